@@ -1,0 +1,106 @@
+"""``build_model``: a ready DRAMA- or LLaRA-style SentenceTransformer from a Llama-family LLM."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from sentence_transformers import SentenceTransformer
+
+try:
+    from sentence_transformers.base.modules import Normalize
+except ImportError:  # sentence-transformers 5.x
+    from sentence_transformers.models import Normalize
+
+from .default_llm import DEFAULT_LLM_NAME
+from .models import LlamaBackbone, TokenPooling
+
+logger = logging.getLogger(__name__)
+
+STYLES = ("drama", "llara")
+# What each style means when the caller does not say otherwise.
+STYLE_DEFAULTS = {
+    "drama": {"attention": "bidirectional", "pooling": "mean"},
+    "llara": {"attention": "causal", "pooling": "prompt_tokens"},
+}
+
+
+def build_model(
+    model_name_or_path: str = DEFAULT_LLM_NAME,
+    style: str = "drama",
+    attention: str | None = None,
+    pooling: str | None = None,
+    max_seq_length: int = 512,
+    normalize: bool = True,
+    truncate_dim: int | None = None,
+    query_prefix: str | None = None,
+    num_prompt_tokens: int = 8,
+    padding_side: str = "right",
+    device: str | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    **backbone_kwargs: Any,
+) -> SentenceTransformer:
+    """Build a retriever from a Llama-family LLM: backbone, pooling, normalisation and task framing.
+
+    Args:
+        model_name_or_path: A Llama-family checkpoint (folder or hub id; a causal-LM or base model, e.g. a pruned
+            model from :func:`st_drama.pruning.prune`), or ``"smollm2-135m"`` for the embedded default. A saved
+            SentenceTransformer folder is loaded as it is.
+        style: ``"drama"`` (bidirectional attention, mean pooling, ``Query: `` before queries) or ``"llara"``
+            (causal attention, EBAR prompt after queries and EBAE prompt after documents, pooled over the prompt
+            tokens).
+        attention: Override the style's attention, ``"bidirectional"`` or ``"causal"``.
+        pooling: Override the style's pooling, ``"mean"``, ``"last_token"`` or ``"prompt_tokens"``.
+        max_seq_length: Maximum tokens per text, framing included.
+        normalize: Append a Normalize module so embeddings have unit length.
+        truncate_dim: Matryoshka truncation of the output embeddings (sentence-transformers' ``truncate_dim``).
+        query_prefix: DRAMA style's query prefix (default ``"Query: "``).
+        num_prompt_tokens: LLaRA style's number of special prompt tokens per prompt.
+        padding_side: ``"right"`` or ``"left"``.
+        device: Device to put the model on.
+        model_kwargs: Passed to ``AutoModel.from_pretrained`` (dtype, attention implementation).
+        **backbone_kwargs: Further :class:`~st_drama.models.LlamaBackbone` arguments.
+
+    Returns:
+        A SentenceTransformer whose ``encode_query``/``encode_document`` apply the style's framing.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}.")
+    if _is_sentence_transformer_folder(model_name_or_path):
+        logger.info(f"{model_name_or_path} is a saved SentenceTransformer; loading it as it is.")
+        return SentenceTransformer(str(model_name_or_path), device=device, trust_remote_code=True)
+
+    from .models.task_formats import DRAMA_QUERY_PREFIX, default_task_formats
+
+    defaults = STYLE_DEFAULTS[style]
+    backbone = LlamaBackbone(
+        model_name_or_path,
+        attention=attention or defaults["attention"],
+        max_seq_length=max_seq_length,
+        prompt_style=style,
+        task_formats=default_task_formats(
+            style,
+            query_prefix=DRAMA_QUERY_PREFIX if query_prefix is None else query_prefix,
+            num_prompt_tokens=num_prompt_tokens,
+        ),
+        padding_side=padding_side,
+        model_kwargs=model_kwargs,
+        **backbone_kwargs,
+    )
+    modules: list[Any] = [
+        backbone,
+        TokenPooling(backbone.get_embedding_dimension(), mode=pooling or defaults["pooling"]),
+    ]
+    if normalize:
+        modules.append(Normalize())
+    return SentenceTransformer(
+        modules=modules,
+        device=device,
+        truncate_dim=truncate_dim,
+        similarity_fn_name="cosine",
+    )
+
+
+def _is_sentence_transformer_folder(path: str | os.PathLike) -> bool:
+    return os.path.isfile(os.path.join(str(path), "modules.json"))

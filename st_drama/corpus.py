@@ -1,0 +1,283 @@
+"""Reading corpora, queries and relevance judgements: BEIR folders, JSONL files, text folders, datasets.
+
+Every reader validates as it goes: a malformed row raises :class:`CorpusFormatError` naming the file, the line and
+the field, unless the caller asks to skip bad rows, in which case they are counted (never dropped silently).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_COLLECTIONS = ("cranfield",)
+TEXT_FILE_SUFFIXES = (".txt", ".md")
+
+
+class CorpusFormatError(ValueError):
+    """A corpus, query or qrels row that cannot be used; the message names file, line and field."""
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    text: str
+    title: str = ""
+
+    @property
+    def full_text(self) -> str:
+        """Title and text as one string, the way BEIR and MTEB embed a document."""
+        return f"{self.title} {self.text}".strip() if self.title else self.text
+
+
+@dataclass
+class ReadReport:
+    """What a reader skipped and why (only filled when skipping is allowed)."""
+
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    @property
+    def total_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+
+def bundled_collection(name: str = "cranfield") -> Path:
+    """Path of a BEIR-layout collection shipped inside the package (see its PROVENANCE.md)."""
+    if name not in BUNDLED_COLLECTIONS:
+        raise ValueError(f"No bundled collection {name!r}; bundled: {BUNDLED_COLLECTIONS}.")
+    return Path(str(resources.files("st_drama") / "data" / name))
+
+
+def resolve_collection_path(name_or_path: str | os.PathLike) -> Path:
+    """A bundled collection's name (``"cranfield"``) or any path."""
+    text = str(name_or_path)
+    if text in BUNDLED_COLLECTIONS and not Path(text).exists():
+        return bundled_collection(text)
+    return Path(text)
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line; malformed JSON names file and line."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise CorpusFormatError(f"{path}:{line_number}: malformed JSON ({error.msg})") from error
+            if not isinstance(row, dict):
+                raise CorpusFormatError(f"{path}:{line_number}: expected a JSON object, got {type(row).__name__}")
+            yield line_number, row
+
+
+def load_corpus(
+    source: str | os.PathLike | Iterable[Any],
+    skip_malformed: bool = False,
+    report: ReadReport | None = None,
+) -> list[Document]:
+    """Documents from a BEIR folder (its ``corpus.jsonl``), a JSONL file, a folder of ``.txt``/``.md`` files,
+    a ``datasets.Dataset`` (columns ``_id``/``id``, ``text``, optional ``title``) or an iterable of strings.
+
+    Args:
+        source: Where the documents are.
+        skip_malformed: Skip and count bad rows (malformed JSON, missing or empty text, duplicate id) in ``report``
+            instead of raising :class:`CorpusFormatError`.
+        report: Receives the skip counts.
+
+    Returns:
+        The documents in source order.
+    """
+    report = report if report is not None else ReadReport()
+    if isinstance(source, (str, os.PathLike)):
+        documents = _load_corpus_path(resolve_collection_path(source), skip_malformed, report)
+    else:
+        documents = _load_corpus_rows(source, skip_malformed, report)
+    if report.total_skipped:
+        logger.warning(f"Skipped {report.total_skipped} malformed corpus rows: {report.skipped}")
+    if not documents:
+        raise CorpusFormatError(f"The corpus {source!r} holds no usable document.")
+    return documents
+
+
+def _load_corpus_path(path: Path, skip_malformed: bool, report: ReadReport) -> list[Document]:
+    if path.is_dir() and (path / "corpus.jsonl").is_file():
+        return _load_corpus_jsonl(path / "corpus.jsonl", skip_malformed, report)
+    if path.is_dir():
+        return _load_text_folder(path, skip_malformed, report)
+    if path.is_file() and path.suffix == ".jsonl":
+        return _load_corpus_jsonl(path, skip_malformed, report)
+    if path.is_file() and path.suffix in TEXT_FILE_SUFFIXES:
+        return _load_text_files([path], path.parent, skip_malformed, report)
+    raise CorpusFormatError(
+        f"{path}: not a BEIR folder (with corpus.jsonl), a .jsonl file, or a folder of text files."
+    )
+
+
+def _load_corpus_jsonl(path: Path, skip_malformed: bool, report: ReadReport) -> list[Document]:
+    documents: list[Document] = []
+    seen_ids: set[str] = set()
+    rows = _tolerant_jsonl(path, skip_malformed, report)
+    for line_number, row in rows:
+        try:
+            document = _document_from_row(row, f"{path}:{line_number}")
+            _check_unique(document.doc_id, seen_ids, f"{path}:{line_number}")
+        except CorpusFormatError:
+            if not skip_malformed:
+                raise
+            report.skip("invalid row")
+            continue
+        documents.append(document)
+    return documents
+
+
+def _tolerant_jsonl(path: Path, skip_malformed: bool, report: ReadReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Like :func:`read_jsonl`, but a malformed line is skipped and counted when allowed."""
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise CorpusFormatError(f"{path}:{line_number}: expected a JSON object, got {type(row).__name__}")
+            except (json.JSONDecodeError, CorpusFormatError) as error:
+                if not skip_malformed:
+                    message = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+                    raise CorpusFormatError(f"{path}:{line_number}: malformed JSON ({message})") from error
+                report.skip("malformed JSON")
+                continue
+            yield line_number, row
+
+
+def _document_from_row(row: dict[str, Any], where: str) -> Document:
+    doc_id = row.get("_id", row.get("id"))
+    if doc_id is None or str(doc_id).strip() == "":
+        raise CorpusFormatError(f"{where}: missing field '_id' (or 'id')")
+    if "text" not in row:
+        raise CorpusFormatError(f"{where}: document {doc_id!r} has no field 'text'")
+    text, title = row["text"], row.get("title") or ""
+    if not isinstance(text, str) or not isinstance(title, str):
+        raise CorpusFormatError(f"{where}: document {doc_id!r}: fields 'text' and 'title' must be strings")
+    if not text.strip() and not title.strip():
+        raise CorpusFormatError(f"{where}: document {doc_id!r} has an empty 'text' (and no title)")
+    return Document(doc_id=str(doc_id), text=text, title=title)
+
+
+def _check_unique(doc_id: str, seen_ids: set[str], where: str) -> None:
+    if doc_id in seen_ids:
+        raise CorpusFormatError(f"{where}: duplicate document id {doc_id!r}")
+    seen_ids.add(doc_id)
+
+
+def _load_text_folder(folder: Path, skip_malformed: bool, report: ReadReport) -> list[Document]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in TEXT_FILE_SUFFIXES)
+    if not files:
+        raise CorpusFormatError(f"{folder}: no corpus.jsonl and no {TEXT_FILE_SUFFIXES} files inside.")
+    return _load_text_files(files, folder, skip_malformed, report)
+
+
+def _load_text_files(files: list[Path], root: Path, skip_malformed: bool, report: ReadReport) -> list[Document]:
+    documents = []
+    for file_path in files:
+        try:
+            text = file_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            if not skip_malformed:
+                raise CorpusFormatError(f"{file_path}: not UTF-8 text ({error})") from error
+            report.skip("not UTF-8")
+            continue
+        if not text.strip():
+            if not skip_malformed:
+                raise CorpusFormatError(f"{file_path}: empty text file")
+            report.skip("empty text")
+            continue
+        documents.append(Document(doc_id=str(file_path.relative_to(root).with_suffix("")), text=text))
+    return documents
+
+
+def _load_corpus_rows(rows: Iterable[Any], skip_malformed: bool, report: ReadReport) -> list[Document]:
+    """A ``datasets.Dataset`` (or any iterable of dicts) or plain strings."""
+    column_names = getattr(rows, "column_names", None)
+    if column_names is not None and "text" not in column_names:
+        raise CorpusFormatError(f"The dataset has no 'text' column (columns: {column_names}).")
+    documents: list[Document] = []
+    seen_ids: set[str] = set()
+    for index, row in enumerate(rows):
+        where = f"row {index}"
+        try:
+            if isinstance(row, str):
+                if not row.strip():
+                    raise CorpusFormatError(f"{where}: empty text")
+                document = Document(doc_id=str(index), text=row)
+            elif isinstance(row, dict):
+                document = _document_from_row(
+                    {"_id": index, **row} if "_id" not in row and "id" not in row else row, where
+                )
+            else:
+                raise CorpusFormatError(f"{where}: expected a string or a dict, got {type(row).__name__}")
+            _check_unique(document.doc_id, seen_ids, where)
+        except CorpusFormatError:
+            if not skip_malformed:
+                raise
+            report.skip("invalid row")
+            continue
+        documents.append(document)
+    return documents
+
+
+def load_queries(path: str | os.PathLike) -> dict[str, str]:
+    """``{query_id: text}`` from a BEIR folder's ``queries.jsonl`` (or the file itself)."""
+    path = resolve_collection_path(path)
+    file_path = path / "queries.jsonl" if path.is_dir() else path
+    queries: dict[str, str] = {}
+    for line_number, row in read_jsonl(file_path):
+        where = f"{file_path}:{line_number}"
+        query_id = row.get("_id", row.get("id"))
+        if query_id is None:
+            raise CorpusFormatError(f"{where}: missing field '_id'")
+        text = row.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise CorpusFormatError(f"{where}: query {query_id!r} has a missing or empty 'text'")
+        if str(query_id) in queries:
+            raise CorpusFormatError(f"{where}: duplicate query id {query_id!r}")
+        queries[str(query_id)] = text
+    return queries
+
+
+def load_qrels(path: str | os.PathLike, split: str = "test") -> dict[str, dict[str, int]]:
+    """``{query_id: {doc_id: score}}`` from a BEIR folder's ``qrels/<split>.tsv`` (header
+    ``query-id corpus-id score``), or the file itself."""
+    path = resolve_collection_path(path)
+    file_path = path / "qrels" / f"{split}.tsv" if path.is_dir() else path
+    qrels: dict[str, dict[str, int]] = {}
+    with open(file_path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        header = next(reader, None)
+        if header is None or [name.strip() for name in header[:3]] != ["query-id", "corpus-id", "score"]:
+            raise CorpusFormatError(f"{file_path}:1: expected the header 'query-id<TAB>corpus-id<TAB>score'")
+        for line_number, row in enumerate(reader, start=2):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < 3:
+                raise CorpusFormatError(f"{file_path}:{line_number}: expected 3 tab-separated fields, got {len(row)}")
+            try:
+                score = int(float(row[2]))
+            except ValueError as error:
+                raise CorpusFormatError(
+                    f"{file_path}:{line_number}: field 'score' is not a number: {row[2]!r}"
+                ) from error
+            qrels.setdefault(row[0], {})[row[1]] = score
+    return qrels

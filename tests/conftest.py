@@ -1,0 +1,90 @@
+"""Shared fixtures: tiny random Llama-family models with a real (small, trained) BPE tokenizer, and the real
+SmolLM2 weights for the tests marked ``real_model``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+BUNDLED_CRANFIELD = REPO_ROOT / "st_drama" / "data" / "cranfield"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def cranfield_texts(limit: int = 300) -> list[str]:
+    texts = []
+    with open(BUNDLED_CRANFIELD / "corpus.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            texts.append(json.loads(line)["text"])
+            if len(texts) >= limit:
+                break
+    return texts
+
+
+def train_tiny_tokenizer(output_dir: Path, vocab_size: int = 400):
+    """A byte-level BPE tokenizer trained on Cranfield text; pad == eos, as in SmolLM2."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(cranfield_texts(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+    )
+    fast.save_pretrained(output_dir)
+    return fast
+
+
+def save_tiny_decoder(output_dir: Path, model_type: str = "llama", seed: int = 0, **overrides) -> Path:
+    """A tiny randomly initialised causal LM of the given Llama-family type, saved with the tiny tokenizer."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    tokenizer = train_tiny_tokenizer(output_dir)
+    settings = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    settings.update(overrides)
+    config = AutoConfig.for_model(model_type, **settings)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(output_dir)
+    return output_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    return save_tiny_decoder(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The real SmolLM2-135M-Instruct weights, converted once into the st-drama cache."""
+    from st_drama import default_llm_path
+
+    return Path(default_llm_path())
