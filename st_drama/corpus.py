@@ -72,21 +72,15 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(path)
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise CorpusFormatError(f"{path}:{line_number}: malformed JSON ({error.msg})") from error
-            if not isinstance(row, dict):
-                raise CorpusFormatError(f"{path}:{line_number}: expected a JSON object, got {type(row).__name__}")
-            yield line_number, row
+            if line.strip():
+                yield line_number, _parse_json_object(line, f"{path}:{line_number}")
 
 
 def load_corpus(
     source: str | os.PathLike | Iterable[Any],
     skip_malformed: bool = False,
     report: ReadReport | None = None,
+    keep_empty: bool = False,
 ) -> list[Document]:
     """Documents from a BEIR folder (its ``corpus.jsonl``), a JSONL file, a folder of ``.txt``/``.md`` files,
     a ``datasets.Dataset`` (columns ``_id``/``id``, ``text``, optional ``title``) or an iterable of strings.
@@ -96,15 +90,18 @@ def load_corpus(
         skip_malformed: Skip and count bad rows (malformed JSON, missing or empty text, duplicate id) in ``report``
             instead of raising :class:`CorpusFormatError`.
         report: Receives the skip counts.
+        keep_empty: Keep documents whose title and text are empty (test collections have some, and evaluation must
+            keep every judged document); otherwise they are bad rows.
 
     Returns:
         The documents in source order.
     """
     report = report if report is not None else ReadReport()
+    policy = _RowPolicy(skip_malformed=skip_malformed, keep_empty=keep_empty, report=report)
     if isinstance(source, (str, os.PathLike)):
-        documents = _load_corpus_path(resolve_collection_path(source), skip_malformed, report)
+        documents = _load_corpus_path(resolve_collection_path(source), policy)
     else:
-        documents = _load_corpus_rows(source, skip_malformed, report)
+        documents = _load_corpus_rows(source, policy)
     if report.total_skipped:
         logger.warning(f"Skipped {report.total_skipped} malformed corpus rows: {report.skipped}")
     if not documents:
@@ -112,54 +109,82 @@ def load_corpus(
     return documents
 
 
-def _load_corpus_path(path: Path, skip_malformed: bool, report: ReadReport) -> list[Document]:
+@dataclass
+class _RowPolicy:
+    """What to do with a bad row: raise (default) or skip and count it; whether empty documents are bad."""
+
+    skip_malformed: bool
+    keep_empty: bool
+    report: ReadReport
+
+    def reject(self, error: CorpusFormatError, reason: str) -> None:
+        if not self.skip_malformed:
+            raise error
+        self.report.skip(reason)
+
+
+def _load_corpus_path(path: Path, policy: _RowPolicy) -> list[Document]:
     if path.is_dir() and (path / "corpus.jsonl").is_file():
-        return _load_corpus_jsonl(path / "corpus.jsonl", skip_malformed, report)
+        return _load_corpus_jsonl(path / "corpus.jsonl", policy)
     if path.is_dir():
-        return _load_text_folder(path, skip_malformed, report)
+        return _load_text_folder(path, policy)
     if path.is_file() and path.suffix == ".jsonl":
-        return _load_corpus_jsonl(path, skip_malformed, report)
+        return _load_corpus_jsonl(path, policy)
     if path.is_file() and path.suffix in TEXT_FILE_SUFFIXES:
-        return _load_text_files([path], path.parent, skip_malformed, report)
+        return _load_text_files([path], path.parent, policy)
     raise CorpusFormatError(
         f"{path}: not a BEIR folder (with corpus.jsonl), a .jsonl file, or a folder of text files."
     )
 
 
-def _load_corpus_jsonl(path: Path, skip_malformed: bool, report: ReadReport) -> list[Document]:
+def _load_corpus_jsonl(path: Path, policy: _RowPolicy) -> list[Document]:
     documents: list[Document] = []
     seen_ids: set[str] = set()
-    rows = _tolerant_jsonl(path, skip_malformed, report)
-    for line_number, row in rows:
-        try:
-            document = _document_from_row(row, f"{path}:{line_number}")
-            _check_unique(document.doc_id, seen_ids, f"{path}:{line_number}")
-        except CorpusFormatError:
-            if not skip_malformed:
-                raise
-            report.skip("invalid row")
-            continue
-        documents.append(document)
-    return documents
-
-
-def _tolerant_jsonl(path: Path, skip_malformed: bool, report: ReadReport) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Like :func:`read_jsonl`, but a malformed line is skipped and counted when allowed."""
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
+            where = f"{path}:{line_number}"
             try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise CorpusFormatError(f"{path}:{line_number}: expected a JSON object, got {type(row).__name__}")
-            except (json.JSONDecodeError, CorpusFormatError) as error:
-                if not skip_malformed:
-                    message = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
-                    raise CorpusFormatError(f"{path}:{line_number}: malformed JSON ({message})") from error
-                report.skip("malformed JSON")
+                row = _parse_json_object(line, where)
+            except CorpusFormatError as error:
+                policy.reject(error, "malformed JSON")
                 continue
-            yield line_number, row
+            document = _checked_document(row, where, seen_ids, policy)
+            if document is not None:
+                documents.append(document)
+    return documents
+
+
+def _parse_json_object(line: str, where: str) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise CorpusFormatError(f"{where}: malformed JSON ({error.msg})") from error
+    if not isinstance(row, dict):
+        raise CorpusFormatError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    return row
+
+
+def _checked_document(row: dict[str, Any], where: str, seen_ids: set[str], policy: _RowPolicy) -> Document | None:
+    """The row as a Document, or None when the policy skips it (counted in the report)."""
+    try:
+        document = _document_from_row(row, where)
+    except CorpusFormatError as error:
+        policy.reject(error, "invalid row")
+        return None
+    if not document.full_text.strip() and not policy.keep_empty:
+        error = CorpusFormatError(
+            f"{where}: document {document.doc_id!r} has an empty 'text' and no title; pass keep_empty=True to keep "
+            "empty documents (evaluation) or skip_malformed=True (--skip-malformed) to skip and count them"
+        )
+        policy.reject(error, "empty text")
+        return None
+    if document.doc_id in seen_ids:
+        policy.reject(CorpusFormatError(f"{where}: duplicate document id {document.doc_id!r}"), "duplicate id")
+        return None
+    seen_ids.add(document.doc_id)
+    return document
 
 
 def _document_from_row(row: dict[str, Any], where: str) -> Document:
@@ -171,44 +196,33 @@ def _document_from_row(row: dict[str, Any], where: str) -> Document:
     text, title = row["text"], row.get("title") or ""
     if not isinstance(text, str) or not isinstance(title, str):
         raise CorpusFormatError(f"{where}: document {doc_id!r}: fields 'text' and 'title' must be strings")
-    if not text.strip() and not title.strip():
-        raise CorpusFormatError(f"{where}: document {doc_id!r} has an empty 'text' (and no title)")
     return Document(doc_id=str(doc_id), text=text, title=title)
 
 
-def _check_unique(doc_id: str, seen_ids: set[str], where: str) -> None:
-    if doc_id in seen_ids:
-        raise CorpusFormatError(f"{where}: duplicate document id {doc_id!r}")
-    seen_ids.add(doc_id)
-
-
-def _load_text_folder(folder: Path, skip_malformed: bool, report: ReadReport) -> list[Document]:
+def _load_text_folder(folder: Path, policy: _RowPolicy) -> list[Document]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in TEXT_FILE_SUFFIXES)
     if not files:
         raise CorpusFormatError(f"{folder}: no corpus.jsonl and no {TEXT_FILE_SUFFIXES} files inside.")
-    return _load_text_files(files, folder, skip_malformed, report)
+    return _load_text_files(files, folder, policy)
 
 
-def _load_text_files(files: list[Path], root: Path, skip_malformed: bool, report: ReadReport) -> list[Document]:
+def _load_text_files(files: list[Path], root: Path, policy: _RowPolicy) -> list[Document]:
     documents = []
+    seen_ids: set[str] = set()
     for file_path in files:
         try:
             text = file_path.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:
-            if not skip_malformed:
-                raise CorpusFormatError(f"{file_path}: not UTF-8 text ({error})") from error
-            report.skip("not UTF-8")
+            policy.reject(CorpusFormatError(f"{file_path}: not UTF-8 text ({error})"), "not UTF-8")
             continue
-        if not text.strip():
-            if not skip_malformed:
-                raise CorpusFormatError(f"{file_path}: empty text file")
-            report.skip("empty text")
-            continue
-        documents.append(Document(doc_id=str(file_path.relative_to(root).with_suffix("")), text=text))
+        row = {"_id": str(file_path.relative_to(root).with_suffix("")), "text": text}
+        document = _checked_document(row, str(file_path), seen_ids, policy)
+        if document is not None:
+            documents.append(document)
     return documents
 
 
-def _load_corpus_rows(rows: Iterable[Any], skip_malformed: bool, report: ReadReport) -> list[Document]:
+def _load_corpus_rows(rows: Iterable[Any], policy: _RowPolicy) -> list[Document]:
     """A ``datasets.Dataset`` (or any iterable of dicts) or plain strings."""
     column_names = getattr(rows, "column_names", None)
     if column_names is not None and "text" not in column_names:
@@ -217,24 +231,17 @@ def _load_corpus_rows(rows: Iterable[Any], skip_malformed: bool, report: ReadRep
     seen_ids: set[str] = set()
     for index, row in enumerate(rows):
         where = f"row {index}"
-        try:
-            if isinstance(row, str):
-                if not row.strip():
-                    raise CorpusFormatError(f"{where}: empty text")
-                document = Document(doc_id=str(index), text=row)
-            elif isinstance(row, dict):
-                document = _document_from_row(
-                    {"_id": index, **row} if "_id" not in row and "id" not in row else row, where
-                )
-            else:
-                raise CorpusFormatError(f"{where}: expected a string or a dict, got {type(row).__name__}")
-            _check_unique(document.doc_id, seen_ids, where)
-        except CorpusFormatError:
-            if not skip_malformed:
-                raise
-            report.skip("invalid row")
+        if isinstance(row, str):
+            row = {"_id": index, "text": row}
+        elif isinstance(row, dict):
+            row = row if "_id" in row or "id" in row else {"_id": index, **row}
+        else:
+            error = CorpusFormatError(f"{where}: expected a string or a dict, got {type(row).__name__}")
+            policy.reject(error, "invalid row")
             continue
-        documents.append(document)
+        document = _checked_document(row, where, seen_ids, policy)
+        if document is not None:
+            documents.append(document)
     return documents
 
 

@@ -140,6 +140,7 @@ def _remove_aside(model_dir: Path) -> None:
 
 def _convert_atomically(gguf_path: Path, target_dir: Path) -> None:
     target_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_staging(target_dir)
     staging_dir = target_dir.with_name(f".{target_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     logger.warning(f"Converting the default LLM {gguf_path.name} to a transformers folder at {target_dir} (once).")
     try:
@@ -152,6 +153,24 @@ def _convert_atomically(gguf_path: Path, target_dir: Path) -> None:
                 raise
     finally:
         shutil.rmtree(staging_dir, ignore_errors=True)
+
+
+def _remove_abandoned_staging(target_dir: Path) -> None:
+    """Delete staging folders left by killed conversions (their process no longer exists)."""
+    for staging_dir in target_dir.parent.glob(f".{target_dir.name}.tmp-*"):
+        pid_text = staging_dir.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid_text.isdigit() and not _process_alive(int(pid_text)):
+            shutil.rmtree(staging_dir, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _convert(gguf_path: Path, output_dir: Path) -> None:
