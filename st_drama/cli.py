@@ -9,7 +9,10 @@ import logging
 import sys
 
 # Command modules in the order `st-drama --help` lists them.
-COMMAND_MODULES = ("st_drama.commands.build",)
+COMMAND_MODULES = (
+    "st_drama.commands.build",
+    "st_drama.llara.cli",
+)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -187,6 +187,26 @@ class LlamaBackbone(InputModule):
         pad_id = self.tokenizer.pad_token_id
         self._pad_id = pad_id if pad_id is not None else (eos_id if eos_id is not None else 0)
 
+    def suffix_ids(self, task: str) -> list[int]:
+        """Token ids placed after the text for ``task``: the suffix text and the special prompt tokens."""
+        return list(self._suffix_ids[task])
+
+    @property
+    def trailing_ids(self) -> list[int]:
+        """Token ids ending every sequence (the tokenizer's own trailing specials, then EOS when appended)."""
+        return list(self._trailing_ids)
+
+    def text_token_mask(self, features: dict[str, torch.Tensor], task: str | None = None) -> torch.Tensor:
+        """``[batch, seq]`` mask of the positions holding the text itself (framing, prompt tokens, EOS and
+        padding excluded) in features made by :meth:`preprocess` for ``task``."""
+        task = task or self.default_task
+        attention_mask = features["attention_mask"].bool()
+        position = position_ids_from_padding(attention_mask)
+        length = attention_mask.sum(dim=-1, keepdim=True)
+        text_start = len(self._leading_ids) + self._prefix_lengths[task]
+        text_end = length - len(self._suffix_ids[task]) - len(self._trailing_ids)
+        return attention_mask & (position >= text_start) & (position < text_end)
+
     def _ids_of(self, tokens: list[str]) -> list[int]:
         return self.tokenizer.convert_tokens_to_ids(tokens) if tokens else []
 
@@ -302,10 +322,40 @@ class LlamaBackbone(InputModule):
         return {key: getattr(self, key) for key in self.config_keys}
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        """Save the decoder (or, while LoRA adapters are attached, only the adapters: call
+        :meth:`merge_adapters` first for a self-contained folder), tokenizer, config and the portable code."""
         self.auto_model.save_pretrained(output_path)
         self.tokenizer.save_pretrained(output_path)
         self.save_config(output_path)
         write_portable_code(output_path)
+
+    # ---------------------------------------------------------------- LoRA adapters
+
+    @property
+    def has_adapters(self) -> bool:
+        return bool(getattr(self.auto_model, "_hf_peft_config_loaded", False))
+
+    def merge_adapters(self) -> None:
+        """Fold attached LoRA adapters (and trainable token embeddings) into the decoder's own weights and drop
+        them, so the model saves as a plain, self-contained checkpoint."""
+        if not self.has_adapters:
+            return
+        try:
+            from peft.tuners.tuners_utils import BaseTunerLayer
+            from peft.utils.other import TrainableTokensWrapper
+        except ImportError as error:
+            raise ImportError("Merging LoRA adapters needs peft: pip install peft") from error
+        for wrapper_type in (TrainableTokensWrapper, BaseTunerLayer):
+            for name, module in list(self.auto_model.named_modules()):
+                if isinstance(module, wrapper_type):
+                    self._replace_submodule(name, _merged_base_layer(module))
+        self.auto_model._hf_peft_config_loaded = False
+        self.auto_model.peft_config = {}
+
+    def _replace_submodule(self, name: str, replacement: torch.nn.Module) -> None:
+        parent_name, _, child_name = name.rpartition(".")
+        parent = self.auto_model.get_submodule(parent_name) if parent_name else self.auto_model
+        setattr(parent, child_name, replacement)
 
     @classmethod
     def load(
@@ -331,13 +381,27 @@ class LlamaBackbone(InputModule):
         )
         with open(os.path.join(local_dir, cls.config_file_name), encoding="utf-8") as handle:
             config = json.load(handle)
-        return cls(
-            local_dir,
+        adapter_config_path = os.path.join(local_dir, ADAPTER_CONFIG_FILE)
+        if not os.path.isfile(adapter_config_path):
+            return cls(
+                local_dir,
+                **config,
+                model_kwargs=model_kwargs,
+                processor_kwargs=processor_kwargs,
+                config_kwargs=config_kwargs,
+            )
+        # An adapter-only folder (a LoRA checkpoint): rebuild the base decoder, then attach the saved adapters.
+        with open(adapter_config_path, encoding="utf-8") as handle:
+            base_path = json.load(handle)["base_model_name_or_path"]
+        backbone = cls(
+            base_path,
             **config,
             model_kwargs=model_kwargs,
             processor_kwargs=processor_kwargs,
             config_kwargs=config_kwargs,
         )
+        backbone.auto_model.load_adapter(local_dir, is_trainable=True)
+        return backbone
 
     def __repr__(self) -> str:
         architecture = type(self.auto_model).__name__
@@ -345,6 +409,14 @@ class LlamaBackbone(InputModule):
 
 
 _HUB_KWARGS = ("revision", "token", "local_files_only", "trust_remote_code")
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+
+
+def _merged_base_layer(wrapper: torch.nn.Module) -> torch.nn.Module:
+    """Merge a peft wrapper's adapter into its base layer and return that layer."""
+    adapter_layer = getattr(wrapper, "token_adapter", wrapper)  # trainable-token wrappers hold their layer inside
+    adapter_layer.merge()
+    return adapter_layer.get_base_layer()
 
 
 def _resolve_default_name(model_name_or_path: str) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import save_tiny_decoder
@@ -193,3 +194,40 @@ def test_non_llama_model_is_refused_with_its_architecture(tmp_path):
 def test_unsupported_attention_implementation_is_refused(tiny_llama_dir):
     with pytest.raises(ValueError, match="flex_attention"):
         LlamaBackbone(str(tiny_llama_dir), model_kwargs={"attn_implementation": "flex_attention"})
+
+
+def perturbed_lora_model(model_dir):
+    from st_drama import build_model
+    from st_drama.training.runtime import add_lora
+
+    model = build_model(str(model_dir), style="llara")
+    add_lora(model, rank=4, train_token_ids=model[0].prompt_token_ids.tolist())
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in model[0].auto_model.named_parameters():
+            if "lora_B" in name or "trainable_tokens_delta" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.2)
+    return model
+
+
+def test_lora_folder_reloads_and_merging_keeps_the_embeddings(tiny_llama_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    model = perturbed_lora_model(tiny_llama_dir)
+    texts = ["a wing in a slipstream", "heat transfer"]
+    with_adapters = model.encode_query(texts)
+
+    model.save(str(tmp_path / "adapters"))
+    assert (tmp_path / "adapters" / "adapter_config.json").is_file()
+    reloaded = SentenceTransformer(str(tmp_path / "adapters"), trust_remote_code=True)
+    assert reloaded[0].has_adapters
+    np.testing.assert_allclose(reloaded.encode_query(texts), with_adapters, atol=1e-6)
+
+    model[0].merge_adapters()
+    assert not model[0].has_adapters
+    assert not any("lora" in name or "token_adapter" in name for name, _ in model[0].auto_model.named_parameters())
+    np.testing.assert_allclose(model.encode_query(texts), with_adapters, atol=1e-5)
+    model.save(str(tmp_path / "merged"))
+    assert not (tmp_path / "merged" / "adapter_config.json").exists()
+    merged = SentenceTransformer(str(tmp_path / "merged"), trust_remote_code=True)
+    np.testing.assert_allclose(merged.encode_query(texts), with_adapters, atol=1e-5)

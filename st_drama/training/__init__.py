@@ -1,0 +1,1 @@
+"""Training with SentenceTransformerTrainer: shared run mechanics (devices, precision, LoRA, checkpoints)."""
