@@ -11,7 +11,9 @@ import sys
 # Command modules in the order `st-drama --help` lists them.
 COMMAND_MODULES = (
     "st_drama.commands.build",
+    "st_drama.augment.cli",
     "st_drama.llara.cli",
+    "st_drama.training.cli",
 )
 
 

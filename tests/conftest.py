@@ -88,3 +88,18 @@ def smollm2_dir() -> Path:
     from st_drama import default_llm_path
 
     return Path(default_llm_path())
+
+
+class InterruptAfterSave:
+    """A trainer callback that stops the run once a checkpoint at or after ``after_step`` is written, as a killed
+    job would (that checkpoint is complete on disk)."""
+
+    def __new__(cls, after_step: int):
+        from transformers import TrainerCallback
+
+        class _Interrupt(TrainerCallback):
+            def on_save(self, args, state, control, **kwargs):
+                if state.global_step >= after_step:
+                    raise KeyboardInterrupt(f"interrupted after step {state.global_step}")
+
+        return _Interrupt()

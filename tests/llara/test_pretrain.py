@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import InterruptAfterSave
 from sentence_transformers import SentenceTransformer
-from transformers import TrainerCallback
 
 from st_drama.cli import main
 from st_drama.llara import pretrain
@@ -15,17 +15,6 @@ from st_drama.llara import pretrain
 RUN = dict(corpus="cranfield", steps=6, batch_size=4, chunk_tokens=32, max_documents=12, save_steps=2)
 RUN["skip_malformed"] = True
 RUN["show_progress"] = False
-
-
-class Interrupt(TrainerCallback):
-    """Stops the run after a given step, as a killed job would (the step's checkpoint is already written)."""
-
-    def __init__(self, after_step: int) -> None:
-        self.after_step = after_step
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step >= self.after_step:
-            raise KeyboardInterrupt(f"interrupted after step {state.global_step}")
 
 
 def weights(model_dir) -> dict[str, torch.Tensor]:
@@ -38,7 +27,7 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_run(tiny_lla
     uninterrupted = pretrain(model_path, output_dir=tmp_path / "whole", seed=7, bf16=False, **RUN)
 
     with pytest.raises(KeyboardInterrupt):
-        pretrain(model_path, output_dir=tmp_path / "cut", seed=7, bf16=False, callbacks=[Interrupt(4)], **RUN)
+        pretrain(model_path, output_dir=tmp_path / "cut", seed=7, bf16=False, callbacks=[InterruptAfterSave(4)], **RUN)
     assert not (tmp_path / "cut" / "model").exists()
     with pytest.raises(ValueError, match="pass resume=True"):
         pretrain(model_path, output_dir=tmp_path / "cut", seed=7, bf16=False, **RUN)

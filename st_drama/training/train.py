@@ -1,0 +1,180 @@
+"""Single-stage contrastive training (DRAMA): InfoNCE with in-batch and hard negatives, Matryoshka dimensions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+DRAMA_MATRYOSHKA_DIMS = (512, 256)
+
+
+def matryoshka_dims_for(hidden_size: int, requested: list[int] | str | None = "auto") -> list[int]:
+    """The Matryoshka dimensions to train: the full size, then DRAMA's 512 and 256 where smaller than it."""
+    if requested is None or requested == []:
+        return []
+    if requested == "auto":
+        return [hidden_size, *(dim for dim in DRAMA_MATRYOSHKA_DIMS if dim < hidden_size)]
+    dims = sorted({int(dim) for dim in requested}, reverse=True)
+    if dims[0] > hidden_size or dims[-1] < 1:
+        raise ValueError(f"Matryoshka dims {dims} must lie between 1 and the embedding size {hidden_size}.")
+    return dims if dims[0] == hidden_size else [hidden_size, *dims]
+
+
+def contrastive_loss(
+    model: Any,
+    temperature: float = 0.05,
+    matryoshka_dims: list[int] | str | None = "auto",
+    cached: bool = False,
+    mini_batch_size: int = 8,
+    gather_across_devices: bool | None = None,
+) -> Any:
+    """InfoNCE over in-batch and hard negatives (``MultipleNegativesRankingLoss``, or its GradCache variant for
+    batches larger than memory), wrapped in ``MatryoshkaLoss`` when dimensions are given. Negatives are gathered
+    across processes when training runs distributed (``torchrun``/``accelerate launch``)."""
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MatryoshkaLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}.")
+    if gather_across_devices is None:
+        gather_across_devices = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    common = {"scale": 1.0 / temperature, "gather_across_devices": gather_across_devices}
+    if cached:
+        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size, **common)
+    else:
+        loss = MultipleNegativesRankingLoss(model, **common)
+    dims = matryoshka_dims_for(model.get_embedding_dimension(), matryoshka_dims)
+    return MatryoshkaLoss(model, loss, matryoshka_dims=dims) if dims else loss
+
+
+def router_mapping_for(columns: list[str]) -> dict[str, str]:
+    """Queries are framed as queries, every other column as documents."""
+    return {column: "query" if column == "query" else "document" for column in columns}
+
+
+def train(
+    model_name_or_path: str,
+    data: str | os.PathLike | Dataset,
+    output_dir: str | os.PathLike,
+    style: str = "drama",
+    steps: int | None = None,
+    epochs: float = 1.0,
+    batch_size: int = 16,
+    learning_rate: float | None = None,
+    max_negatives: int | None = None,
+    temperature: float = 0.05,
+    matryoshka_dims: list[int] | str | None = "auto",
+    cached: bool = False,
+    mini_batch_size: int = 8,
+    max_seq_length: int = 256,
+    lora: bool = False,
+    lora_rank: int = 16,
+    resume: bool = False,
+    bf16: bool | None = None,
+    save_steps: int = 100,
+    seed: int = 42,
+    show_progress: bool = True,
+    callbacks: list[Any] | None = None,
+) -> str:
+    """Train a retriever in one contrastive stage on (query, positive, negative_1..k) rows.
+
+    Checkpoints go to ``output_dir/checkpoints``; ``resume=True`` continues from the latest. The final model
+    (LoRA merged) is saved as a SentenceTransformer folder in ``output_dir/model`` with a model card.
+
+    Args:
+        model_name_or_path: An LLM (path, hub id, ``"smollm2-135m"``, a pruned model) or a SentenceTransformer
+            folder (e.g. a LLaRA-adapted model, trained in its own framing).
+        data: Training rows (see :func:`st_drama.training.data.load_training_data`).
+        output_dir: Run folder.
+        style: ``"drama"`` or ``"llara"`` framing when building from an LLM.
+        steps: Optimisation steps (overrides ``epochs``).
+        epochs: Passes over the data when ``steps`` is not given.
+        batch_size: Queries per step (each with its positive and hard negatives).
+        learning_rate: Defaults to 2e-4 with LoRA, 5e-5 for full fine-tuning.
+        max_negatives: Use only the first hard negatives of each row.
+        temperature: InfoNCE temperature (the loss scale is its inverse).
+        matryoshka_dims: ``"auto"`` (full, 512, 256 where smaller), a list, or None for no Matryoshka loss.
+        cached: GradCache (``CachedMultipleNegativesRankingLoss``) for large batches in ``mini_batch_size`` chunks.
+        mini_batch_size: Chunk size of the cached loss.
+        max_seq_length: Maximum tokens per text.
+        lora: Train LoRA adapters instead of all weights.
+        lora_rank: LoRA rank.
+        resume: Continue from the latest checkpoint.
+        bf16: bf16 autocast (default: where supported).
+        save_steps: Checkpoint interval.
+        seed: Random seed.
+        show_progress: Show the trainer's progress bar.
+        callbacks: ``transformers.TrainerCallback`` objects.
+
+    Returns:
+        The path of the trained model.
+    """
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    from st_drama import build_model
+
+    from .data import load_training_data
+    from .runtime import add_lora, precision_arguments, resume_checkpoint, save_final_model
+
+    output_dir = Path(output_dir)
+    checkpoint_dir = output_dir / "checkpoints"
+    checkpoint = resume_checkpoint(checkpoint_dir, resume)
+    dataset = load_training_data(data, max_negatives=max_negatives)
+    model = build_model(model_name_or_path, style=style, max_seq_length=max_seq_length)
+    loss = contrastive_loss(model, temperature, matryoshka_dims, cached, mini_batch_size)
+    if lora:
+        add_lora(model, rank=lora_rank, train_token_ids=model[0].prompt_token_ids.tolist() or None)
+    schedule = {"max_steps": steps} if steps else {"num_train_epochs": epochs}
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate or (2e-4 if lora else 5e-5),
+        warmup_ratio=0.05,
+        lr_scheduler_type="linear",
+        batch_sampler=BatchSamplers.NO_DUPLICATES,  # a duplicate text in the batch would be a false negative
+        router_mapping=router_mapping_for(dataset.column_names),
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=2,
+        logging_steps=10,
+        report_to=[],
+        seed=seed,
+        dataloader_drop_last=True,  # equal batches on every process for cross-device negatives
+        disable_tqdm=not show_progress,
+        **schedule,
+        **precision_arguments(bf16),
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
+    started = time.time()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    metadata = {
+        "stage": "contrastive-train",
+        "source_model": str(model_name_or_path),
+        "style": model[0].prompt_style,
+        "data": str(data) if not isinstance(data, Dataset) else "Dataset",
+        "rows": len(dataset),
+        "columns": dataset.column_names,
+        "steps": result.global_step,
+        "batch_size": batch_size,
+        "temperature": temperature,
+        "matryoshka_dims": matryoshka_dims_for(model.get_embedding_dimension(), matryoshka_dims),
+        "cached": cached,
+        "lora": lora,
+        "final_train_loss": result.training_loss,
+        "seconds": round(time.time() - started, 1),
+        "resumed_from": checkpoint,
+    }
+    if trainer.is_world_process_zero():
+        save_final_model(model, output_dir / "model", metadata)
+    return str(output_dir / "model")
