@@ -7,11 +7,7 @@ import os
 from typing import Any
 
 from sentence_transformers import SentenceTransformer
-
-try:
-    from sentence_transformers.base.modules import Normalize
-except ImportError:  # sentence-transformers 5.x
-    from sentence_transformers.models import Normalize
+from sentence_transformers.sentence_transformer.modules import Normalize
 
 from .default_llm import DEFAULT_LLM_NAME
 from .models import LlamaBackbone, TokenPooling

@@ -20,8 +20,8 @@ from .portable_code import write_portable_code
 from .task_formats import PROMPT_STYLES, default_task_formats, validate_task_formats
 
 try:
-    from sentence_transformers.base.modules import InputModule
-except ImportError:  # sentence-transformers 5.x
+    from sentence_transformers.sentence_transformer.modules import InputModule
+except ImportError:  # an older sentence-transformers loading a shipped model folder
     from sentence_transformers.models import InputModule
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import torch
 from .portable_code import write_portable_code
 
 try:
-    from sentence_transformers.base.modules import Module
-except ImportError:  # sentence-transformers 5.x
+    from sentence_transformers.sentence_transformer.modules import Module
+except ImportError:  # an older sentence-transformers loading a shipped model folder
     from sentence_transformers.models import Module
 
 POOLING_MODES = ("mean", "last_token", "prompt_tokens")
