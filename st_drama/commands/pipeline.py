@@ -1,0 +1,50 @@
+"""``st-drama pipeline``: the whole job, LLM -> (prune) -> (LLaRA) -> augment -> train -> evaluate."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pipeline",
+        help="Run the whole pipeline on a corpus and evaluate against baselines.",
+        description="LLM -> (prune) -> (LLaRA adapt) -> augment CORPUS_DIR -> train -> evaluate. CORPUS_DIR is a "
+        "BEIR-layout folder (or 'cranfield'); augmentation and adaptation read only its corpus.jsonl, its queries "
+        "and qrels (if present) only the final evaluation. Each stage writes its own folder in OUTPUT_DIR and a "
+        "rerun skips finished stages. The model ends in OUTPUT_DIR/model, the results in OUTPUT_DIR/results.md.",
+    )
+    parser.add_argument("corpus_dir", help="BEIR-layout folder, or 'cranfield' for the bundled collection.")
+    parser.add_argument("output_dir", help="Run folder.")
+    parser.add_argument("--preset", choices=("quick", "full"), default="quick")
+    parser.add_argument("--model", default="smollm2-135m", help="Source LLM (default: the embedded SmolLM2-135M).")
+    parser.add_argument("--prune-params", default=None, help="Add the prune stage with this budget, e.g. 60M.")
+    parser.add_argument("--llara", dest="llara", action="store_true", default=None, help="Add the LLaRA stage.")
+    parser.add_argument("--no-llara", dest="llara", action="store_false", help="Skip the LLaRA stage.")
+    parser.add_argument("--train-steps", type=int, default=None, help="Override the preset's training steps.")
+    parser.add_argument("--no-evaluate", action="store_true", help="Skip the evaluation stage.")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+    parser.set_defaults(func=run)
+
+
+def stage_overrides(args: argparse.Namespace) -> dict:
+    overrides: dict = {}
+    if args.prune_params:
+        overrides["prune"] = {"params": args.prune_params}
+    if args.llara is not None:
+        overrides["llara"] = {} if args.llara else None
+    if args.train_steps:
+        overrides["train"] = {"steps": args.train_steps}
+    if args.no_evaluate:
+        overrides["evaluate"] = None
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from st_drama.pipeline import PipelineSettings, run_pipeline
+
+    settings = PipelineSettings.from_preset(args.preset, args.model, stage_overrides(args), seed=args.seed)
+    run_pipeline(args.corpus_dir, args.output_dir, settings, show_progress=not args.no_progress)
+    print(open(f"{args.output_dir}/results.md", encoding="utf-8").read())
+    return 0

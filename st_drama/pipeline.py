@@ -1,0 +1,393 @@
+"""The main job: an LLM -> (prune) -> (LLaRA adapt) -> augment a corpus -> train -> evaluate against baselines.
+
+Each stage writes to its own folder under the output directory and records ``stage.json`` (its fingerprint, output
+and wall time) when it finishes. A rerun skips every stage whose fingerprint (its settings, its inputs' fingerprints)
+is unchanged, reruns the others, and stages that were interrupted resume from their own checkpoints.
+
+Augmentation and adaptation read only the corpus (``corpus.jsonl``); the collection's queries and judgements, if
+present, are used only by the final evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .corpus import resolve_collection_path
+from .default_llm import DEFAULT_LLM_NAME
+
+logger = logging.getLogger(__name__)
+
+STAGE_RECORD = "stage.json"
+STAGES = ("prune", "llara", "augment", "train", "evaluate")
+
+# Stage settings per preset; None turns a stage off. "quick" fits about ten minutes on a 2-core CPU; "full" is the
+# quality recipe (hours on a CPU, minutes on a GPU).
+PRESETS: dict[str, dict[str, dict[str, Any] | None]] = {
+    "quick": {
+        "prune": None,
+        "llara": None,
+        "augment": {"sources": ["crop"], "max_docs": None, "rerank": "none", "negatives": 3, "batch_size": 16},
+        "train": {"steps": 40, "batch_size": 16, "max_negatives": 3, "max_seq_length": 128, "temperature": 0.05},
+        "evaluate": {"baselines": ["bm25", "minilm", "backbone"], "max_seq_length": 256, "batch_size": 32},
+    },
+    "full": {
+        "prune": None,
+        "llara": {"steps": 300, "batch_size": 16, "chunk_tokens": 128},
+        "augment": {
+            "sources": ["crop", "synthetic"],
+            "max_docs": None,
+            "rerank": "none",
+            "negatives": 7,
+            "batch_size": 16,
+        },
+        "train": {"epochs": 1.0, "batch_size": 32, "max_negatives": 7, "max_seq_length": 256, "temperature": 0.05},
+        "evaluate": {"baselines": ["bm25", "minilm", "backbone"], "max_seq_length": 512, "batch_size": 32},
+    },
+}
+DEFAULT_PRUNE = {"params": None, "method": "importance", "recover_steps": 200, "calibration_tokens": 200_000}
+
+
+@dataclass
+class StageResult:
+    name: str
+    output: str
+    seconds: float
+    skipped: bool
+    fingerprint: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineSettings:
+    """What the pipeline runs: the preset's stage settings with the caller's changes applied."""
+
+    model: str = DEFAULT_LLM_NAME
+    preset: str = "quick"
+    stages: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    seed: int = 42
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str = "quick",
+        model: str = DEFAULT_LLM_NAME,
+        overrides: dict[str, dict[str, Any] | None] | None = None,
+        seed: int = 42,
+    ) -> PipelineSettings:
+        if preset not in PRESETS:
+            raise ValueError(f"Unknown preset {preset!r}; presets: {sorted(PRESETS)}.")
+        stages = copy.deepcopy(PRESETS[preset])
+        for stage, change in (overrides or {}).items():
+            if stage not in STAGES:
+                raise ValueError(f"Unknown stage {stage!r}; stages: {STAGES}.")
+            if change is None:
+                stages[stage] = None
+            else:
+                base = stages[stage] or (dict(DEFAULT_PRUNE) if stage == "prune" else {})
+                stages[stage] = {**base, **change}
+        if stages["augment"] is None or stages["train"] is None:
+            raise ValueError("The augment and train stages cannot be turned off.")
+        return cls(model=model, preset=preset, stages=stages, seed=seed)
+
+
+def run_pipeline(
+    corpus_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    settings: PipelineSettings | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run every stage of ``settings`` on ``corpus_dir`` (a BEIR-layout folder or ``"cranfield"``) into
+    ``output_dir``; returns what is written to ``output_dir/results.json``.
+
+    Outputs: ``output_dir/model`` (the trained SentenceTransformer, with a model card carrying the recipe and the
+    MTEB results), ``results.json`` and ``results.md``, and one folder per stage.
+    """
+    settings = settings or PipelineSettings.from_preset()
+    corpus_path = resolve_collection_path(corpus_dir)
+    if not (corpus_path / "corpus.jsonl").is_file():
+        raise FileNotFoundError(f"{corpus_path}: no corpus.jsonl (the pipeline takes a BEIR-layout folder).")
+    runner = _StageRunner(Path(output_dir), _corpus_fingerprint(corpus_path), settings.seed)
+    stages = settings.stages
+    started = time.time()
+
+    model_path = settings.model
+    if stages["prune"]:
+        model_path = runner.run(
+            "prune",
+            stages["prune"],
+            [model_path],
+            lambda d: _prune(model_path, corpus_path, d, stages["prune"], show_progress),
+        )
+    adapted_path = model_path
+    if stages["llara"]:
+        adapted_path = runner.run(
+            "llara",
+            stages["llara"],
+            [model_path],
+            lambda d: _llara(model_path, corpus_path, d, stages["llara"], settings.seed, show_progress),
+        )
+    data_path = runner.run(
+        "augment",
+        stages["augment"],
+        [],
+        lambda d: _augment(corpus_path, d, stages["augment"], settings.seed, show_progress),
+    )
+    style = "llara" if stages["llara"] else "drama"
+    final_model = runner.run(
+        "train",
+        {**stages["train"], "style": style},
+        [adapted_path, data_path],
+        lambda d: _train(
+            adapted_path,
+            data_path,
+            d,
+            Path(output_dir) / "model",
+            stages["train"],
+            style,
+            settings.seed,
+            show_progress,
+        ),
+    )
+    evaluation = None
+    if stages["evaluate"] and _has_judgements(corpus_path):
+        evaluation_dir = runner.run(
+            "evaluate",
+            stages["evaluate"],
+            [final_model, model_path],
+            lambda d: _evaluate(final_model, model_path, corpus_path, d, stages["evaluate"], style, show_progress),
+        )
+        evaluation = json.loads((Path(evaluation_dir) / "results.json").read_text(encoding="utf-8"))
+    elif stages["evaluate"]:
+        logger.warning(f"{corpus_path} has no queries.jsonl and qrels/test.tsv: skipping the evaluation.")
+
+    results = {
+        "corpus": str(corpus_path),
+        "preset": settings.preset,
+        "source_model": settings.model,
+        "stages": {name: _stage_summary(result) for name, result in runner.results.items()},
+        "settings": settings.stages,
+        "evaluation": evaluation,
+        "wall_time_s": round(time.time() - started, 1),
+    }
+    _write_results(Path(output_dir), results)
+    _write_model_card(Path(final_model), results, Path(output_dir) / "results.md")
+    return results
+
+
+class _StageRunner:
+    """Runs a stage unless ``stage.json`` shows it finished with the same fingerprint."""
+
+    def __init__(self, output_dir: Path, corpus_fingerprint: str, seed: int) -> None:
+        self.output_dir = output_dir
+        self.corpus_fingerprint = corpus_fingerprint
+        self.seed = seed
+        self.results: dict[str, StageResult] = {}
+
+    def run(self, name: str, config: dict[str, Any], inputs: list[str], work: Callable[[Path], str]) -> str:
+        stage_dir = self.output_dir / name
+        fingerprint = _fingerprint(
+            {"stage": name, "config": config, "inputs": [self._input_key(i) for i in inputs], "seed": self.seed,
+             "corpus": self.corpus_fingerprint}
+        )  # fmt: skip
+        record = _read_record(stage_dir)
+        finished = record and record["fingerprint"] == fingerprint and record["status"] == "done"
+        if finished and Path(record["output"]).exists():
+            logger.info(f"Stage {name}: done earlier ({record['seconds']:.0f} s), skipping.")
+            self.results[name] = StageResult(name, record["output"], record["seconds"], True, fingerprint)
+            return record["output"]
+        if record and record["fingerprint"] != fingerprint:
+            # Checkpoints of other settings must not be resumed into this run.
+            logger.info(f"Stage {name}: settings or inputs changed since it last ran; starting it afresh.")
+            shutil.rmtree(stage_dir)
+        elif record and record["status"] == "running":
+            logger.info(f"Stage {name}: resuming the interrupted run.")
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        _write_record(stage_dir, {"status": "running", "fingerprint": fingerprint, "config": config})
+        logger.info(f"Stage {name}: running.")
+        started = time.time()
+        output = work(stage_dir)
+        seconds = round(time.time() - started, 1)
+        record = {
+            "status": "done",
+            "fingerprint": fingerprint,
+            "output": str(output),
+            "seconds": seconds,
+            "config": config,
+        }
+        _write_record(stage_dir, record)
+        self.results[name] = StageResult(name, str(output), seconds, False, fingerprint)
+        logger.info(f"Stage {name}: finished in {seconds:.0f} s -> {output}")
+        return str(output)
+
+    def _input_key(self, path_or_name: str) -> str:
+        """A finished stage's output stands for that stage's fingerprint; anything else for itself."""
+        for result in self.results.values():
+            if result.output == str(path_or_name):
+                return result.fingerprint
+        return str(path_or_name)
+
+
+def _prune(model: str, corpus: Path, stage_dir: Path, config: dict[str, Any], show_progress: bool) -> str:
+    from .pruning import PruningTarget, prune
+
+    target_fields = {
+        key: config[key]
+        for key in ("layers", "hidden", "intermediate", "heads", "kv_heads", "params")
+        if config.get(key)
+    }
+    if not target_fields:
+        raise ValueError("The prune stage needs a target (e.g. params='60M').")
+    output = stage_dir / "model"
+    prune(
+        model,
+        PruningTarget(**target_fields),
+        calibration_texts=corpus,
+        method=config.get("method", "importance"),
+        output_dir=output,
+        calibration_tokens=config.get("calibration_tokens", DEFAULT_PRUNE["calibration_tokens"]),
+        recover_steps=config.get("recover_steps", 0),
+        show_progress=show_progress,
+    )
+    return str(output)
+
+
+def _llara(model: str, corpus: Path, stage_dir: Path, config: dict[str, Any], seed: int, show_progress: bool) -> str:
+    from .llara import pretrain
+
+    return pretrain(
+        model, corpus, stage_dir, resume=True, skip_malformed=True, seed=seed, show_progress=show_progress, **config
+    )
+
+
+def _augment(corpus: Path, stage_dir: Path, config: dict[str, Any], seed: int, show_progress: bool) -> str:
+    from .augment import AugmentationGenerator, AugmentConfig, MiningSettings
+
+    settings = dict(config)
+    mining = MiningSettings(num_negatives=settings.pop("negatives"))
+    augment_config = AugmentConfig(seed=seed, mining=mining, **settings)
+    output = stage_dir / "data"
+    AugmentationGenerator(augment_config).generate(corpus, output, skip_malformed=True, progress=show_progress)
+    return str(output)
+
+
+def _train(
+    model: str,
+    data: str,
+    stage_dir: Path,
+    final_dir: Path,
+    config: dict[str, Any],
+    style: str,
+    seed: int,
+    show_progress: bool,
+) -> str:
+    from .training.train import train
+
+    trained = train(model, data, stage_dir, style=style, resume=True, seed=seed, show_progress=show_progress, **config)
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    os.replace(trained, final_dir)
+    return str(final_dir)
+
+
+def _evaluate(
+    model: str, backbone: str, corpus: Path, stage_dir: Path, config: dict[str, Any], style: str, show_progress: bool
+) -> str:
+    from sentence_transformers import SentenceTransformer
+
+    from .evaluation import evaluate
+
+    settings = dict(config)
+    max_seq_length = settings.pop("max_seq_length", None)
+    trained = SentenceTransformer(model, trust_remote_code=True)
+    if max_seq_length:
+        trained.max_seq_length = max_seq_length
+    evaluate(
+        trained,
+        [corpus],
+        output_dir=stage_dir,
+        model_name=f"st-drama/{Path(model).parent.name}",
+        backbone=backbone,
+        style=style,
+        show_progress=show_progress,
+        **settings,
+    )
+    return str(stage_dir)
+
+
+def _has_judgements(corpus: Path) -> bool:
+    return (corpus / "queries.jsonl").is_file() and (corpus / "qrels" / "test.tsv").is_file()
+
+
+def _corpus_fingerprint(corpus: Path) -> str:
+    stat = (corpus / "corpus.jsonl").stat()
+    return f"{corpus.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+
+
+def _fingerprint(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _write_record(stage_dir: Path, record: dict[str, Any]) -> None:
+    temporary = stage_dir / f".{STAGE_RECORD}.tmp"
+    temporary.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, stage_dir / STAGE_RECORD)
+
+
+def _read_record(stage_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((stage_dir / STAGE_RECORD).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _stage_summary(result: StageResult) -> dict[str, Any]:
+    return {"output": result.output, "seconds": result.seconds, "skipped": result.skipped}
+
+
+def _write_results(output_dir: Path, results: dict[str, Any]) -> None:
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    (output_dir / "results.md").write_text(_results_markdown(results), encoding="utf-8")
+
+
+def _results_markdown(results: dict[str, Any]) -> str:
+    lines = [f"# st-drama pipeline on `{results['corpus']}` (preset `{results['preset']}`)", ""]
+    evaluation = results.get("evaluation")
+    if evaluation:
+        lines += ["| model | " + " | ".join(evaluation["tasks"]) + " |", "|---|" + "---|" * len(evaluation["tasks"])]
+        for model in evaluation["models"].values():
+            cells = []
+            for task in evaluation["tasks"]:
+                scores = model["tasks"].get(task)
+                cells.append(f"{scores['ndcg_at_10']:.3f} / {scores['recall_at_100']:.3f}" if scores else "-")
+            lines.append(f"| {model['label']} | " + " | ".join(cells) + " |")
+        lines += ["", "nDCG@10 / Recall@100 (MTEB).", ""]
+    lines += ["| stage | wall time (s) | reused |", "|---|---|---|"]
+    for name, stage in results["stages"].items():
+        lines.append(f"| {name} | {stage['seconds']:.0f} | {'yes' if stage['skipped'] else 'no'} |")
+    lines += ["", f"Total wall time of this run: {results['wall_time_s']:.0f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def _write_model_card(model_dir: Path, results: dict[str, Any], table_path: Path) -> None:
+    """Append the recipe and the evaluation to the model card sentence-transformers wrote."""
+    card_path = model_dir / "README.md"
+    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
+    marker = "\n## st-drama recipe and evaluation\n"
+    card = card.split(marker)[0]
+    recipe = json.dumps({k: v for k, v in results["settings"].items() if v}, indent=2, default=str)
+    section = (
+        f"{marker}\nBuilt with [st-drama](https://github.com/st-drama/st-drama) from `{results['source_model']}` "
+        f"(preset `{results['preset']}`) on the corpus `{Path(results['corpus']).name}`.\n\n"
+        f"```json\n{recipe}\n```\n\n{table_path.read_text(encoding='utf-8')}"
+    )
+    card_path.write_text(card + section, encoding="utf-8")
