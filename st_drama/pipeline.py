@@ -238,19 +238,16 @@ class _StageRunner:
 
 
 def _prune(model: str, corpus: Path, stage_dir: Path, config: dict[str, Any], show_progress: bool) -> str:
-    from .pruning import PruningTarget, prune
+    from .pruning import prune
 
-    target_fields = {
-        key: config[key]
-        for key in ("layers", "hidden", "intermediate", "heads", "kv_heads", "params")
-        if config.get(key)
-    }
-    if not target_fields:
-        raise ValueError("The prune stage needs a target (e.g. params='60M').")
+    target_keys = ("num_layers", "hidden_size", "intermediate_size", "num_heads", "num_kv_heads", "params")
+    target = {key: config[key] for key in target_keys if config.get(key)}
+    if not target:
+        raise ValueError("The prune stage needs a target, e.g. params='60M' (--prune-params 60M).")
     output = stage_dir / "model"
     prune(
         model,
-        PruningTarget(**target_fields),
+        target,
         calibration_texts=corpus,
         method=config.get("method", "importance"),
         output_dir=output,

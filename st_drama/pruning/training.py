@@ -1,0 +1,141 @@
+"""What the mask-learning and recovery loops share: token-block datasets, Trainer arguments, and checkpoints that
+resume only the run that wrote them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .calibration import TokenBlocks
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+RUN_SETTINGS_FILE = "st_drama_run_settings.json"
+
+
+class BlockDataset(torch.utils.data.Dataset):
+    """Token blocks as ``{"input_ids": tensor}`` items for a ``Trainer``."""
+
+    def __init__(self, blocks: TokenBlocks) -> None:
+        self.blocks = [block for block in blocks.blocks if block.numel() >= 2]
+        if not self.blocks:
+            raise ValueError(f"The texts from {blocks.source} hold no block of 2 or more tokens to train on.")
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.blocks[index]}
+
+
+class BlockCollator:
+    """Pads blocks to the longest in the batch; labels are the inputs with padding set to -100."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        length = max(item["input_ids"].numel() for item in items)
+        input_ids = torch.full((len(items), length), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(items), length), dtype=torch.long)
+        for row, item in enumerate(items):
+            ids = item["input_ids"]
+            input_ids[row, : ids.numel()] = ids
+            attention_mask[row, : ids.numel()] = 1
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def bf16_default(bf16: bool | None) -> bool:
+    """bf16 autocast unless told otherwise, where the hardware supports it (CPUs do, and it is ~2.5x faster)."""
+    if bf16 is not None:
+        return bf16
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return True
+
+
+def training_arguments(
+    output_dir: str | os.PathLike,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    save_steps: int | None,
+    seed: int,
+    bf16: bool,
+    show_progress: bool,
+    **overrides: Any,
+) -> Any:
+    """``TrainingArguments`` for a fixed number of steps with periodic checkpoints (enough to resume)."""
+    from transformers import TrainingArguments
+
+    settings: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        lr_scheduler_type="constant_with_warmup",
+        weight_decay=0.0,
+        save_strategy="steps",
+        save_steps=save_steps or max(1, steps // 4),
+        save_total_limit=2,
+        logging_steps=max(1, min(25, steps // 10)),
+        report_to=[],
+        seed=seed,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=not show_progress,
+        remove_unused_columns=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    settings.update(overrides)
+    return TrainingArguments(**settings)
+
+
+def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> str | None:
+    """The Trainer checkpoint with the highest step in ``checkpoint_dir``, if any."""
+    folder = Path(checkpoint_dir)
+    if not folder.is_dir():
+        return None
+    matches = ((CHECKPOINT_PATTERN.match(path.name), path) for path in folder.iterdir())
+    steps = [(int(match.group(1)), path) for match, path in matches if match]
+    return str(max(steps)[1]) if steps else None
+
+
+def checkpoint_step(checkpoint: str | os.PathLike) -> int:
+    """The optimizer step a Trainer checkpoint was saved at."""
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    return int(state["global_step"])
+
+
+def checkpoint_to_resume(checkpoint_dir: str | os.PathLike, settings: dict[str, Any], resume: bool) -> str | None:
+    """The checkpoint to continue from, after checking it was written by a run with the same ``settings``.
+
+    A folder holding another run's checkpoints is an error, never silently resumed or overwritten. The settings
+    are recorded (for the next run to compare) when the folder starts fresh.
+    """
+    folder = Path(checkpoint_dir)
+    settings_file = folder / RUN_SETTINGS_FILE
+    checkpoint = latest_checkpoint(folder)
+    normalized = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    if checkpoint is not None:
+        recorded = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else None
+        if recorded != normalized:
+            raise ValueError(
+                f"{folder} holds checkpoints of a different run (settings differ from {settings_file.name}); "
+                "use another output directory or delete that folder."
+            )
+        if not resume:
+            raise ValueError(f"{folder} already holds checkpoints ({Path(checkpoint).name}); pass resume=True.")
+        logger.info(f"Resuming from {checkpoint}.")
+        return checkpoint
+    folder.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(json.dumps(normalized, indent=2, sort_keys=True), encoding="utf-8")
+    return None
