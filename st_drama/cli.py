@@ -11,9 +11,12 @@ import sys
 # Command modules in the order `st-drama --help` lists them.
 COMMAND_MODULES = (
     "st_drama.commands.build",
+    "st_drama.pruning.cli",
     "st_drama.augment.cli",
     "st_drama.llara.cli",
     "st_drama.training.cli",
+    "st_drama.commands.pipeline",
+    "st_drama.evaluation.cli",
 )
 
 
