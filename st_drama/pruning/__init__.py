@@ -1,40 +1,46 @@
 """Structured pruning of Llama checkpoints to a target shape (importance-based or learned masks), with recovery,
-producing standard ``LlamaForCausalLM`` folders."""
+producing standard ``LlamaForCausalLM`` folders.
+
+Importing this package is cheap (the ``st-drama`` command builds its parser from it); torch and transformers load
+when one of the names below is first used.
+"""
 
 from __future__ import annotations
 
-from .api import METHODS, PROVENANCE_FILE, prune
-from .calibration import TokenBlocks, pack_token_blocks, token_blocks
-from .importance import ImportanceScores, collect_importance
-from .learned import LearnedMaskConfig, MaskedLlama, PruningMasks, fold_masks, train_masks
-from .perplexity import perplexity
-from .recovery import RecoveryConfig, recover
-from .slicing import PruningPlan, apply_plan, plan_from_scores, pruned_config
-from .target import ModelShape, PruningTarget, PruningTargetError, parse_parameter_count
+import importlib
+from typing import Any
 
-__all__ = [
-    "METHODS",
-    "PROVENANCE_FILE",
-    "ImportanceScores",
-    "LearnedMaskConfig",
-    "MaskedLlama",
-    "ModelShape",
-    "PruningMasks",
-    "PruningPlan",
-    "PruningTarget",
-    "PruningTargetError",
-    "RecoveryConfig",
-    "TokenBlocks",
-    "apply_plan",
-    "collect_importance",
-    "fold_masks",
-    "pack_token_blocks",
-    "parse_parameter_count",
-    "perplexity",
-    "plan_from_scores",
-    "prune",
-    "pruned_config",
-    "recover",
-    "token_blocks",
-    "train_masks",
-]
+_EXPORTS = {
+    "ImportanceScores": "importance",
+    "LearnedMaskConfig": "learned",
+    "METHODS": "api",
+    "MaskedLlama": "learned",
+    "ModelShape": "target",
+    "PROVENANCE_FILE": "api",
+    "PruningMasks": "learned",
+    "PruningPlan": "slicing",
+    "PruningTarget": "target",
+    "PruningTargetError": "target",
+    "RecoveryConfig": "recovery",
+    "TokenBlocks": "calibration",
+    "apply_plan": "slicing",
+    "collect_importance": "importance",
+    "fold_masks": "learned",
+    "pack_token_blocks": "calibration",
+    "parse_parameter_count": "target",
+    "perplexity": "language_model_metrics",
+    "plan_from_scores": "slicing",
+    "prune": "api",
+    "pruned_config": "slicing",
+    "recover": "recovery",
+    "token_blocks": "calibration",
+    "train_masks": "learned",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

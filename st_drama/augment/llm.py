@@ -1,0 +1,245 @@
+"""The causal LM behind query generation and LLM reranking: a chat-template model with batched, left-padded
+``generate`` and next-token probabilities, under bf16 autocast where the device supports it.
+
+:func:`load_chat_lm` picks the backend: the transformers one here (default, tested), or vLLM when it is installed and
+asked for (see :mod:`st_drama.augment.vllm_backend`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+Conversation = list[dict[str, str]]
+PRECISIONS = ("auto", "bf16", "fp32")
+BACKENDS = ("auto", "transformers", "vllm")
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How to decode: greedy when ``temperature`` is 0, else nucleus sampling (DRAMA: 0.8 / 0.9)."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A generated reply; ``finished`` is False when the token limit cut it off."""
+
+    text: str
+    finished: bool
+
+
+class ChatLM(Protocol):
+    """What generation and listwise reranking need from an LLM backend."""
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        sampling: SamplingSettings,
+        seed: int,
+        stop_when: Callable[[str], bool] | None = None,
+    ) -> list[Reply]:
+        """The assistant's reply to each conversation (batched). ``stop_when(text_so_far)`` may end a reply early."""
+        ...
+
+
+class TransformersChatLM:
+    """A local ``AutoModelForCausalLM`` with its tokenizer's chat template.
+
+    Args:
+        model_path: A transformers model folder (or ``"smollm2-135m"``, resolved by the caller).
+        precision: ``"auto"`` (bf16 autocast on CPU and on GPUs with bf16, else fp32), ``"bf16"`` or ``"fp32"``.
+        batch_size: Conversations per ``generate`` call.
+        max_prompt_tokens: Prompts longer than this are cut from the left (the instruction is at the end).
+        device: Torch device; default CUDA when available, else CPU.
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        precision: str = "auto",
+        batch_size: int = 8,
+        max_prompt_tokens: int = 2048,
+        device: str | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.model_path = model_path
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.batch_size = batch_size
+        self.max_prompt_tokens = max_prompt_tokens
+        # Left padding so every row's last token is its own (generation appends there); left truncation because
+        # the instruction sits at the end of the prompt.
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left", truncation_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(f"The tokenizer of {model_path} has no chat template; use an instruction-tuned model.")
+        self.model = AutoModelForCausalLM.from_pretrained(model_path).to(self.device).eval()
+        self.autocast_dtype = _autocast_dtype(precision, self.device)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on this device when enabled, else a no-op."""
+        import torch
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def render(self, conversation: Conversation) -> str:
+        """The conversation as prompt text, ending with the assistant turn's opening."""
+        return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+
+    def encode(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Left-padded, left-truncated batch on the model's device."""
+        batch = self.tokenizer(
+            list(prompts),
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=self.max_prompt_tokens,
+            add_special_tokens=False,
+        )
+        return {name: tensor.to(self.device) for name, tensor in batch.items()}
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        sampling: SamplingSettings,
+        seed: int,
+        stop_when: Callable[[str], bool] | None = None,
+    ) -> list[Reply]:
+        """Replies to the conversations, ``batch_size`` at a time; the torch RNG is seeded once per call, so the
+        same conversations in the same order give the same replies."""
+        import torch
+
+        torch.manual_seed(seed)
+        replies: list[Reply] = []
+        for batch in _batches(conversations, self.batch_size):
+            prompts = [self.render(conversation) for conversation in batch]
+            replies.extend(self._generate_batch(prompts, sampling, stop_when))
+        return replies
+
+    def _generate_batch(
+        self, prompts: list[str], sampling: SamplingSettings, stop_when: Callable[[str], bool] | None
+    ) -> list[Reply]:
+        import torch
+
+        inputs = self.encode(prompts)
+        prompt_length = inputs["input_ids"].shape[1]
+        options: dict = {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+        if sampling.greedy:
+            options["do_sample"] = False
+        else:
+            options.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        if stop_when is not None:
+            options["stopping_criteria"] = [_ReplyStop(self.tokenizer, prompt_length, stop_when)]
+        with torch.inference_mode(), self.autocast():
+            output = self.model.generate(**inputs, **options)
+        generated = output[:, prompt_length:]
+        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        ended = torch.isin(generated, torch.tensor(self._eos_token_ids(), device=generated.device)).any(dim=1)
+        return [
+            Reply(text=text, finished=bool(has_eos) or (stop_when is not None and stop_when(text)))
+            for text, has_eos in zip(texts, ended.tolist(), strict=True)
+        ]
+
+    def _eos_token_ids(self) -> list[int]:
+        configured = self.model.generation_config.eos_token_id
+        ids = configured if isinstance(configured, list) else [configured]
+        ids = [*ids, self.tokenizer.eos_token_id]
+        return sorted({token_id for token_id in ids if token_id is not None})
+
+    def next_token_probabilities(self, conversations: Sequence[Conversation]) -> torch.Tensor:
+        """Probability distribution of the assistant's first token for each conversation, shape (n, vocab)."""
+        import torch
+
+        prompts = [self.render(conversation) for conversation in conversations]
+        # Longest first, so each batch holds prompts of similar length (less padding); rows are put back in order.
+        order = sorted(range(len(prompts)), key=lambda position: -len(prompts[position]))
+        rows = []
+        for batch in _batches(order, self.batch_size):
+            inputs = self.encode([prompts[position] for position in batch])
+            with torch.inference_mode(), self.autocast():
+                logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :]
+            rows.append(torch.softmax(logits.float(), dim=-1).cpu())
+        probabilities = torch.empty_like(torch.cat(rows))
+        probabilities[torch.tensor(order)] = torch.cat(rows)
+        return probabilities
+
+
+def load_chat_lm(
+    model_path: str,
+    backend: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 8,
+    device: str | None = None,
+) -> ChatLM:
+    """The LLM backend: ``"transformers"``, ``"vllm"`` (GPU fleets; needs vLLM installed), or ``"auto"``
+    (vLLM when it is importable and a GPU is present, else transformers)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    from .vllm_backend import vllm_available
+
+    if backend == "vllm" or (backend == "auto" and vllm_available() and _cuda_available()):
+        from .vllm_backend import VLLMChatLM
+
+        return VLLMChatLM(model_path, precision=precision)
+    return TransformersChatLM(model_path, precision=precision, batch_size=batch_size, device=device)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    import torch
+
+    if precision == "fp32":
+        return None
+    supported = device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
+    if not supported:
+        if precision == "bf16":
+            raise ValueError(f"bf16 autocast is not supported on {device}; use precision='fp32'.")
+        return None
+    return torch.bfloat16
+
+
+def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _ReplyStop:
+    """Stopping criterion: a row is done once ``stop_when`` accepts its decoded reply so far."""
+
+    def __init__(self, tokenizer, prompt_length: int, stop_when: Callable[[str], bool]) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+        self.stop_when = stop_when
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        import torch
+
+        replies = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=True)
+        return torch.tensor([self.stop_when(reply) for reply in replies], dtype=torch.bool, device=input_ids.device)

