@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -46,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
 
     settings = PipelineSettings.from_preset(args.preset, args.model, stage_overrides(args), seed=args.seed)
     run_pipeline(args.corpus_dir, args.output_dir, settings, show_progress=not args.no_progress)
-    print(open(f"{args.output_dir}/results.md", encoding="utf-8").read())
+    print(Path(args.output_dir, "results.md").read_text(encoding="utf-8"))
     return 0

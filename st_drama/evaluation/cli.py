@@ -1,0 +1,74 @@
+"""``st-drama evaluate``: MTEB on local BEIR folders or named MTEB tasks, next to BM25, all-MiniLM-L6-v2 and the
+untrained backbone."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="Evaluate a retriever with MTEB next to baselines.",
+        description=(
+            "Run MTEB on each TASK for MODEL and the baselines; write MTEB's result files, results.json, results.md "
+            "(nDCG@10 / Recall@100) and ndcg_at_10.png to --output."
+        ),
+    )
+    parser.add_argument(
+        "model", help="A saved SentenceTransformer folder, an LLM folder or hub id, or 'smollm2-135m' (untrained)."
+    )
+    parser.add_argument(
+        "tasks",
+        nargs="+",
+        metavar="TASK",
+        help="A BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), 'cranfield' (bundled), or an "
+        "MTEB task or benchmark name (needs the Hugging Face Hub).",
+    )
+    parser.add_argument(
+        "--baselines",
+        default="bm25,minilm,backbone",
+        help="Comma-separated baselines among bm25, minilm, backbone, or 'none' (default: %(default)s).",
+    )
+    parser.add_argument("--output", "-o", default="st-drama-evaluation", help="Output folder (default: %(default)s).")
+    parser.add_argument("--model-name", default=None, help="The model's MTEB name, 'org/name'.")
+    parser.add_argument(
+        "--backbone",
+        default=None,
+        help="LLM of the untrained-backbone baseline (default: MODEL when it is an LLM, else smollm2-135m).",
+    )
+    parser.add_argument("--style", choices=("drama", "llara"), default="drama", help="Style of untrained models.")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument(
+        "--bf16", dest="bf16", action="store_true", default=None, help="Encode LLM-based models under bf16 autocast."
+    )
+    precision.add_argument("--fp32", dest="bf16", action="store_false", help="Encode everything in float32.")
+    parser.add_argument("--batch-size", type=int, default=32, help="Texts per forward pass (default: %(default)s).")
+    parser.add_argument("--device", default=None, help="Device for the dense models (e.g. cpu, cuda).")
+    parser.add_argument("--overwrite", action="store_true", help="Recompute results already in --output.")
+    parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .report import markdown_table
+    from .runner import evaluate
+
+    results = evaluate(
+        args.model,
+        args.tasks,
+        baselines=args.baselines,
+        output_dir=args.output,
+        model_name=args.model_name,
+        backbone=args.backbone,
+        style=args.style,
+        bf16=args.bf16,
+        batch_size=args.batch_size,
+        device=args.device,
+        overwrite=args.overwrite,
+        show_progress=not args.no_progress,
+    )
+    print(markdown_table(results))
+    for label, path in results.files.items():
+        print(f"{label}: {path}")
+    return 0

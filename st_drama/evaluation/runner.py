@@ -1,0 +1,365 @@
+"""``evaluate``: run a model and its baselines through MTEB on the same tasks and write the results.
+
+Every model, the baselines included, is scored by MTEB's own retrieval evaluation (pytrec_eval, trec_eval's
+linear-gain nDCG); dense models are wrapped by mteb's SentenceTransformer wrapper, which encodes queries with
+``encode_query`` and documents with ``encode_document``. Results are cached by MTEB under ``OUTPUT/mteb`` keyed by
+model fingerprint and collection fingerprint, so a rerun of the same command skips what is done.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mteb
+import torch
+from mteb import ResultCache
+from mteb.abstasks.abstask import AbsTask
+from mteb.models import ModelMeta
+from sentence_transformers import SentenceTransformer
+
+from .. import __version__
+from ..default_llm import DEFAULT_LLM_NAME
+from .baselines import MINILM_MODEL_NAME, check_baselines, load_backbone, load_minilm
+from .beir_task import load_tasks
+from .bm25 import BM25Search
+from .encoders import STDramaEncoder, default_bf16, model_fingerprint
+from .model_meta import build_model_meta, save_model_meta
+
+logger = logging.getLogger(__name__)
+
+MODEL_KEY = "model"
+DEFAULT_BATCH_SIZE = 32
+METRICS = ("ndcg_at_10", "recall_at_100")
+
+
+@dataclass
+class TaskScores:
+    """One model's scores on one task, averaged over the task's subsets (languages)."""
+
+    main_metric: str
+    main_score: float
+    ndcg_at_10: float | None
+    recall_at_100: float | None
+    wall_time_s: float
+    evaluation_time_s: float | None
+    phases_s: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
+
+
+@dataclass
+class ModelRun:
+    """One evaluated model (the model or a baseline) and its scores per task."""
+
+    key: str
+    label: str
+    name: str
+    revision: str
+    load_time_s: float
+    settings: dict[str, Any]
+    scores: dict[str, TaskScores] = field(default_factory=dict)
+    skipped_tasks: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total_time_s(self) -> float:
+        return self.load_time_s + sum(score.wall_time_s for score in self.scores.values())
+
+
+@dataclass
+class EvaluationResults:
+    """What :func:`evaluate` measured and wrote (``files``: ``results_json``, ``table``, ``chart``, ``mteb_results``,
+    ``model_meta``)."""
+
+    task_names: list[str]
+    runs: list[ModelRun]
+    settings: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def run(self, key: str) -> ModelRun:
+        """The run with key ``"model"``, ``"bm25"``, ``"minilm"`` or ``"backbone"``."""
+        for run in self.runs:
+            if run.key == key:
+                return run
+        raise KeyError(f"No run {key!r}; runs: {[run.key for run in self.runs]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tasks": list(self.task_names),
+            "metrics": list(METRICS),
+            "settings": self.settings,
+            "models": {
+                run.key: {
+                    "label": run.label,
+                    "name": run.name,
+                    "revision": run.revision,
+                    "settings": run.settings,
+                    "load_time_s": run.load_time_s,
+                    "total_time_s": run.total_time_s,
+                    "tasks": {task: asdict(score) for task, score in run.scores.items()},
+                    "skipped_tasks": run.skipped_tasks,
+                    "average": average_scores(run, self.task_names),
+                }
+                for run in self.runs
+            },
+        }
+
+
+@dataclass
+class _Candidate:
+    """A model to evaluate, loaded only when its turn comes (one model in memory at a time)."""
+
+    key: str
+    label: str
+    load: Callable[[], Any]
+
+
+def evaluate(
+    model: str | os.PathLike | SentenceTransformer,
+    tasks: str | os.PathLike | AbsTask | Sequence[str | os.PathLike | AbsTask],
+    baselines: str | Sequence[str] = ("bm25", "minilm", "backbone"),
+    output_dir: str | os.PathLike = "st-drama-evaluation",
+    *,
+    model_name: str | None = None,
+    model_meta: ModelMeta | None = None,
+    backbone: str | None = None,
+    style: str = "drama",
+    bf16: bool | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> EvaluationResults:
+    """Evaluate ``model`` and the baselines on ``tasks`` with MTEB and write MTEB's result files, ``results.json``,
+    ``results.md`` (nDCG@10 / Recall@100 per model and task) and ``ndcg_at_10.png``.
+
+    Args:
+        model: A SentenceTransformer, a saved SentenceTransformer folder, or an LLM (folder, hub id or
+            ``"smollm2-135m"``) turned into an untrained retriever by :func:`st_drama.build_model`.
+        tasks: BEIR-layout folders, ``"cranfield"`` (bundled), MTEB task or benchmark names, or MTEB task objects.
+        baselines: Any of ``"bm25"``, ``"minilm"``, ``"backbone"`` (a list or a comma-separated string).
+        output_dir: Where the results go.
+        model_name: The model's MTEB name (``"org/name"``); defaults to ``st-drama/<folder name>``.
+        model_meta: A full leaderboard :class:`mteb.ModelMeta` for the model (see :func:`build_model_meta`);
+            overrides ``model_name``.
+        backbone: The LLM of the untrained-backbone baseline; defaults to ``model`` when that is an LLM (then the
+            baseline would repeat the model and is skipped) and to ``"smollm2-135m"`` otherwise.
+        style: The untrained backbone's style (``"drama"`` or ``"llara"``), and the model's when it is an LLM.
+        bf16: Encode LLM-based models under bf16 autocast; ``None`` decides per model (on for LLM backbones on a GPU
+            or on a CPU with native bf16, off for small encoders such as MiniLM).
+        batch_size: Texts per forward pass for the dense models.
+        device: Device for the dense models (default: sentence-transformers' choice).
+        overwrite: Recompute results already in ``output_dir``'s MTEB cache.
+        show_progress: Show progress bars.
+    """
+    baseline_names = check_baselines(baselines)
+    task_list = load_tasks(tasks)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    cache = ResultCache(output_dir / "mteb")
+    candidates = _candidates(model, baseline_names, backbone, style, device)
+
+    runs: list[ModelRun] = []
+    files: dict[str, Path] = {}
+    for candidate in candidates:
+        logger.info(f"Loading {candidate.label} ...")
+        start = time.perf_counter()
+        loaded = candidate.load()
+        load_time = time.perf_counter() - start
+        if isinstance(loaded, SentenceTransformer):
+            meta = _dense_meta(candidate, loaded, model_name, model_meta)
+            if candidate.key == MODEL_KEY:
+                files["model_meta"] = save_model_meta(meta, output_dir / "model_meta.json", loaded)
+            use_bf16 = default_bf16(loaded) if bf16 is None else bf16
+            meta = _with_precision(meta, loaded, use_bf16)
+            runner: Any = STDramaEncoder(loaded, meta, bf16=use_bf16)
+            settings = {"bf16": use_bf16, "batch_size": batch_size, "device": str(loaded.device)}
+        else:
+            runner, meta, settings = loaded, loaded.mteb_model_meta, loaded.settings()
+        run = ModelRun(candidate.key, candidate.label, str(meta.name), str(meta.revision), load_time, settings)
+        for task in task_list:
+            _evaluate_one(run, runner, task, cache, batch_size, overwrite, show_progress)
+        runs.append(run)
+        del runner, loaded
+        gc.collect()
+
+    results = EvaluationResults([task.metadata.name for task in task_list], runs, _global_settings(), files)
+    _write_outputs(results, output_dir, cache)
+    return results
+
+
+def _candidates(
+    model: str | os.PathLike | SentenceTransformer,
+    baseline_names: list[str],
+    backbone: str | None,
+    style: str,
+    device: str | None,
+) -> list[_Candidate]:
+    from ..builder import _is_sentence_transformer_folder, build_model
+
+    model_is_llm = not isinstance(model, SentenceTransformer) and not _is_sentence_transformer_folder(model)
+    if isinstance(model, SentenceTransformer):
+        candidates = [_Candidate(MODEL_KEY, "model", lambda: model)]
+    else:
+        candidates = [
+            _Candidate(MODEL_KEY, _folder_label(model), lambda: build_model(str(model), style=style, device=device))
+        ]
+    for name in baseline_names:
+        if name == "bm25":
+            candidates.append(_Candidate("bm25", "BM25", BM25Search))
+        elif name == "minilm":
+            candidates.append(_Candidate("minilm", "all-MiniLM-L6-v2", lambda: load_minilm(device)))
+        elif name == "backbone":
+            llm = backbone or (str(model) if model_is_llm else DEFAULT_LLM_NAME)
+            if model_is_llm and llm == str(model):
+                logger.info("The model is itself the untrained backbone; the 'backbone' baseline would repeat it.")
+                continue
+            candidates.append(
+                _Candidate(
+                    "backbone",
+                    f"{_folder_label(llm)} untrained",
+                    lambda llm=llm: load_backbone(llm, style=style, device=device),
+                )
+            )
+    return candidates
+
+
+def _dense_meta(
+    candidate: _Candidate, model: SentenceTransformer, model_name: str | None, model_meta: ModelMeta | None
+) -> ModelMeta:
+    if candidate.key == MODEL_KEY:
+        if model_meta is not None:
+            return model_meta
+        return build_model_meta(model, model_name or f"st-drama/{_safe_name(candidate.label)}")
+    if candidate.key == "minilm":
+        return build_model_meta(
+            model,
+            MINILM_MODEL_NAME,
+            license="apache-2.0",
+            training_datasets=None,
+            public_training_code=None,
+            adapted_from="nreimers/MiniLM-L6-H384-uncased",
+        )
+    return build_model_meta(model, f"st-drama/{_safe_name(candidate.label)}", languages=None)
+
+
+def _with_precision(meta: ModelMeta, model: SentenceTransformer, bf16: bool) -> ModelMeta:
+    """bf16 changes the embeddings slightly: keep its results apart in MTEB's cache."""
+    revision = meta.revision or model_fingerprint(model)
+    suffix = "-bf16" if bf16 else ""
+    return meta.model_copy(update={"revision": f"{revision}{suffix}"})
+
+
+def _evaluate_one(
+    run: ModelRun,
+    runner: Any,
+    task: AbsTask,
+    cache: ResultCache,
+    batch_size: int,
+    overwrite: bool,
+    show_progress: bool,
+) -> None:
+    name = task.metadata.name
+    if isinstance(runner, BM25Search) and not getattr(task, "_support_search", False):
+        run.skipped_tasks[name] = f"BM25 only runs retrieval tasks, not {task.metadata.type}"
+        return
+    strategy, cached = _overwrite_strategy(task, runner.mteb_model_meta, cache, overwrite)
+    logger.info(f"Evaluating {run.label} on {name} ...")
+    start = time.perf_counter()
+    model_result = mteb.evaluate(
+        runner,
+        task,
+        cache=cache,
+        overwrite_strategy=strategy,
+        encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress},
+        show_progress_bar=show_progress,
+        co2_tracker=False,
+    )
+    wall_time = time.perf_counter() - start
+    if model_result.exceptions:
+        raise RuntimeError(f"MTEB failed on {name} for {run.label}: {model_result.exceptions[0].exception}")
+    (task_result,) = model_result.task_results
+    run.scores[name] = _task_scores(task_result, task, wall_time, cached=cached)
+    score = run.scores[name]
+    logger.info(f"{run.label} on {name}: {score.main_metric} = {score.main_score:.4f} ({wall_time:.1f} s)")
+
+
+def _overwrite_strategy(task: AbsTask, meta: ModelMeta, cache: ResultCache, overwrite: bool) -> tuple[str, bool]:
+    """MTEB's overwrite strategy and whether the result is already complete in the cache. Cached results are reused
+    only when computed on the same collection (MTEB itself reuses a complete result whatever its dataset revision).
+    """
+    if overwrite:
+        return "always", False
+    existing = cache.load_task_result(task.metadata.name, meta)
+    if existing is None:
+        return "only-missing", False
+    if existing.dataset_revision != task.metadata.revision:
+        return "always", False
+    return "only-missing", not existing.get_missing_evaluations(task)
+
+
+def _task_scores(task_result: Any, task: AbsTask, wall_time: float, cached: bool) -> TaskScores:
+    split = task.eval_splits[0]
+    subset_scores = task_result.scores.get(split) or []
+    if not subset_scores:
+        raise RuntimeError(f"MTEB returned no scores for {task.metadata.name} split {split!r}.")
+
+    def mean_of(metric: str) -> float | None:
+        values = [scores[metric] for scores in subset_scores if metric in scores]
+        return sum(values) / len(values) if values else None
+
+    phases: dict[str, float] = {}
+    for phase in task_result.evaluation_phases or []:
+        phases[phase["name"]] = phases.get(phase["name"], 0.0) + phase["end"] - phase["start"]
+    return TaskScores(
+        main_metric=task.metadata.main_score,
+        main_score=float(mean_of("main_score")),
+        ndcg_at_10=mean_of("ndcg_at_10"),
+        recall_at_100=mean_of("recall_at_100"),
+        wall_time_s=wall_time,
+        evaluation_time_s=task_result.evaluation_time,
+        phases_s=phases,
+        cached=cached,
+    )
+
+
+def average_scores(run: ModelRun, task_names: Sequence[str]) -> dict[str, float | None]:
+    """Mean nDCG@10 and Recall@100 over the tasks the run has both for (``None`` when it has none)."""
+    averages: dict[str, float | None] = {}
+    for metric in METRICS:
+        values = [getattr(run.scores[name], metric) for name in task_names if name in run.scores]
+        values = [value for value in values if value is not None]
+        averages[metric] = sum(values) / len(values) if values and len(values) == len(task_names) else None
+    return averages
+
+
+def _global_settings() -> dict[str, Any]:
+    return {
+        "st_drama": __version__,
+        "mteb": mteb.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _write_outputs(results: EvaluationResults, output_dir: Path, cache: ResultCache) -> None:
+    from .report import write_chart, write_results_json, write_table
+
+    results.files["mteb_results"] = cache.cache_path / "results"
+    results.files["results_json"] = write_results_json(results, output_dir / "results.json")
+    results.files["table"] = write_table(results, output_dir / "results.md")
+    results.files["chart"] = write_chart(results, output_dir / "ndcg_at_10.png")
+
+
+def _folder_label(model: str | os.PathLike) -> str:
+    text = str(model).rstrip("/\\")
+    return os.path.basename(text) or text
+
+
+def _safe_name(label: str) -> str:
+    return "".join(character if character.isalnum() or character in "-_." else "-" for character in label)

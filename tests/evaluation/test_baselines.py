@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import math
+
+import mteb
+import pytest
+from evaluation_helpers import write_topics_folder
+
+from st_drama.evaluation.baselines import check_baselines, load_backbone, load_minilm, minilm_path
+from st_drama.evaluation.beir_task import BeirRetrievalTask
+from st_drama.evaluation.encoders import STDramaEncoder, default_bf16
+from st_drama.evaluation.model_meta import build_model_meta
+
+
+def test_baseline_names_are_parsed_and_checked():
+    assert check_baselines("bm25, minilm,bm25") == ["bm25", "minilm"]
+    assert check_baselines(("backbone",)) == ["backbone"]
+    assert check_baselines("none") == []
+    with pytest.raises(ValueError, match="Unknown baseline 'bm52'"):
+        check_baselines("bm25,bm52")
+
+
+def test_minilm_comes_from_its_wheel_and_ranks_the_topics_right(tmp_path):
+    assert (minilm_path() / "model.safetensors").is_file()
+    model = load_minilm(device="cpu")
+    assert model.get_embedding_dimension() == 384
+    assert not default_bf16(model)
+    encoder = STDramaEncoder(model, build_model_meta(model, "sentence-transformers/all-MiniLM-L6-v2"))
+    task = BeirRetrievalTask(write_topics_folder(tmp_path / "topics"))
+    result = mteb.evaluate(encoder, task, cache=None, co2_tracker=False, show_progress_bar=False)
+    assert math.isclose(result.task_results[0].scores["test"][0]["ndcg_at_10"], 1.0)
+
+
+def test_backbone_is_the_untrained_drama_retriever(tiny_llama_dir):
+    backbone = load_backbone(str(tiny_llama_dir))
+    assert type(backbone[0]).__name__ == "LlamaBackbone"
+    assert backbone[0].attention == "bidirectional" and backbone[1].mode == "mean"
+    assert load_backbone(str(tiny_llama_dir), style="llara")[0].attention == "causal"

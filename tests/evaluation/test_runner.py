@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from evaluation_helpers import save_tiny_model, write_framing_folder, write_topics_folder
+
+from st_drama.evaluation.encoders import cpu_has_native_bf16
+from st_drama.evaluation.runner import evaluate
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tiny_llama_dir, tmp_path_factory):
+    return save_tiny_model(tiny_llama_dir, tmp_path_factory.mktemp("tiny_st_model"))
+
+
+def test_model_and_baselines_through_mteb_with_all_result_files(tiny_model_dir, tiny_llama_dir, tmp_path):
+    topics = write_topics_folder(tmp_path / "topics")
+    framing = write_framing_folder(tmp_path / "framing")
+    output = tmp_path / "out"
+    results = evaluate(
+        tiny_model_dir,
+        [topics, framing],
+        baselines="bm25,backbone",
+        output_dir=output,
+        backbone=str(tiny_llama_dir),
+        bf16=False,
+        show_progress=False,
+    )
+    assert [run.key for run in results.runs] == ["model", "bm25", "backbone"]
+    model, bm25, backbone = results.runs
+    assert math.isclose(bm25.scores["topics"].ndcg_at_10, 1.0)
+    # Queries reach the model through encode_query: "Query: TEXT" meets its twin document.
+    assert math.isclose(model.scores["framing"].ndcg_at_10, 1.0)
+    # The saved model is the untrained backbone of the same LLM, so the same scoring gives the same numbers.
+    for task in ("topics", "framing"):
+        assert model.scores[task].ndcg_at_10 == pytest.approx(backbone.scores[task].ndcg_at_10)
+        assert model.scores[task].recall_at_100 == pytest.approx(backbone.scores[task].recall_at_100)
+    assert model.name != backbone.name
+
+    data = json.loads((output / "results.json").read_text())
+    assert data["tasks"] == ["topics", "framing"]
+    assert set(data["models"]) == {"model", "bm25", "backbone"}
+    topics_scores = data["models"]["bm25"]["tasks"]["topics"]
+    assert topics_scores["ndcg_at_10"] == pytest.approx(1.0) and topics_scores["wall_time_s"] > 0
+    assert data["models"]["model"]["settings"] == {"bf16": False, "batch_size": 32, "device": "cpu"}
+    table = (output / "results.md").read_text()
+    assert "| BM25 (`baselines/bm25s`) | 1.000 / 1.000 |" in table
+    assert (output / "ndcg_at_10.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((output / "model_meta.json").read_text())["name"] == model.name
+    for run in results.runs:
+        folder = output / "mteb" / "results" / run.name.replace("/", "__") / run.revision
+        mteb_result = json.loads((folder / "topics.json").read_text())
+        assert mteb_result["scores"]["test"][0]["ndcg_at_10"] == pytest.approx(run.scores["topics"].ndcg_at_10)
+        assert (folder / "model_meta.json").is_file()
+
+
+def test_rerun_reuses_results_unless_the_collection_changed(tiny_model_dir, tmp_path):
+    topics = write_topics_folder(tmp_path / "topics")
+    framing = write_framing_folder(tmp_path / "framing")
+    kwargs = dict(baselines="bm25", output_dir=tmp_path / "out", bf16=False, show_progress=False)
+    first = evaluate(tiny_model_dir, [topics, framing], **kwargs)
+    assert not any(score.cached for run in first.runs for score in run.scores.values())
+
+    second = evaluate(tiny_model_dir, [topics, framing], **kwargs)
+    assert all(score.cached for run in second.runs for score in run.scores.values())
+    assert second.run("model").scores["framing"].ndcg_at_10 == first.run("model").scores["framing"].ndcg_at_10
+
+    qrels = topics / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text().replace("q-python\tpython\t1", "q-python\tgarden\t1"))
+    third = evaluate(tiny_model_dir, [topics, framing], **kwargs)
+    assert not third.run("bm25").scores["topics"].cached and third.run("bm25").scores["framing"].cached
+    assert third.run("bm25").scores["topics"].ndcg_at_10 < 1.0
+
+
+def test_llm_model_is_its_own_backbone_and_bf16_follows_the_cpu(tiny_llama_dir, tmp_path):
+    results = evaluate(
+        str(tiny_llama_dir),
+        write_topics_folder(tmp_path / "topics"),
+        baselines="backbone",
+        output_dir=tmp_path / "out",
+        show_progress=False,
+    )
+    assert [run.key for run in results.runs] == ["model"]
+    run = results.run("model")
+    assert run.settings["bf16"] is cpu_has_native_bf16()
+    assert run.revision.endswith("-bf16") is cpu_has_native_bf16()
+    assert 0.0 <= run.scores["topics"].ndcg_at_10 <= 1.0
+
+
+@pytest.mark.real_model
+def test_smollm2_evaluation_on_tiny_folders(smollm2_dir, tmp_path):
+    topics = write_topics_folder(tmp_path / "topics")
+    framing = write_framing_folder(tmp_path / "framing")
+    results = evaluate(
+        str(smollm2_dir),
+        [topics, framing],
+        baselines="bm25",
+        output_dir=tmp_path / "out",
+        show_progress=False,
+    )
+    model = results.run("model")
+    assert math.isclose(model.scores["framing"].ndcg_at_10, 1.0)
+    assert model.scores["topics"].ndcg_at_10 > 0.5
+    assert (tmp_path / "out" / "results.md").is_file()
