@@ -17,7 +17,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("corpus_dir", help="BEIR-layout folder, or 'cranfield' for the bundled collection.")
     parser.add_argument("output_dir", help="Run folder.")
-    parser.add_argument("--preset", choices=("quick", "full"), default="quick")
+    preset = parser.add_mutually_exclusive_group()
+    preset.add_argument(
+        "--preset",
+        choices=("quick", "full"),
+        default="quick",
+        help="quick: about ten minutes on a 2-core CPU; full: the quality recipe (default: %(default)s).",
+    )
+    preset.add_argument("--full", dest="preset", action="store_const", const="full", help="Same as --preset full.")
     parser.add_argument("--model", default="smollm2-135m", help="Source LLM (default: the embedded SmolLM2-135M).")
     parser.add_argument("--prune-params", default=None, help="Add the prune stage with this budget, e.g. 60M.")
     parser.add_argument("--llara", dest="llara", action="store_true", default=None, help="Add the LLaRA stage.")

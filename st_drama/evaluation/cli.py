@@ -45,6 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     precision.add_argument("--fp32", dest="bf16", action="store_false", help="Encode everything in float32.")
     parser.add_argument("--batch-size", type=int, default=32, help="Texts per forward pass (default: %(default)s).")
     parser.add_argument("--device", default=None, help="Device for the dense models (e.g. cpu, cuda).")
+    parser.add_argument(
+        "--max-seq-length",
+        type=int,
+        default=None,
+        help="Maximum tokens per text for MODEL and the untrained backbone (default: their own).",
+    )
     parser.add_argument("--overwrite", action="store_true", help="Recompute results already in --output.")
     parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
     parser.set_defaults(func=run)
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         batch_size=args.batch_size,
         device=args.device,
+        max_seq_length=args.max_seq_length,
         overwrite=args.overwrite,
         show_progress=not args.no_progress,
     )

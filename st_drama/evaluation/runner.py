@@ -132,6 +132,7 @@ def evaluate(
     bf16: bool | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: str | None = None,
+    max_seq_length: int | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> EvaluationResults:
@@ -154,6 +155,8 @@ def evaluate(
             or on a CPU with native bf16, off for small encoders such as MiniLM).
         batch_size: Texts per forward pass for the dense models.
         device: Device for the dense models (default: sentence-transformers' choice).
+        max_seq_length: Maximum tokens per text for the model and the untrained backbone (default: their own);
+            all-MiniLM-L6-v2 keeps its own.
         overwrite: Recompute results already in ``output_dir``'s MTEB cache.
         show_progress: Show progress bars.
     """
@@ -162,7 +165,9 @@ def evaluate(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     cache = ResultCache(output_dir / "mteb")
-    candidates = _candidates(model, baseline_names, backbone, style, device)
+    candidates = _candidates(
+        model, baseline_names, backbone, style, device, model_meta.name if model_meta else model_name
+    )
 
     runs: list[ModelRun] = []
     files: dict[str, Path] = {}
@@ -172,6 +177,8 @@ def evaluate(
         loaded = candidate.load()
         load_time = time.perf_counter() - start
         if isinstance(loaded, SentenceTransformer):
+            if max_seq_length and candidate.key in (MODEL_KEY, "backbone"):
+                loaded.max_seq_length = max_seq_length
             meta = _dense_meta(candidate, loaded, model_name, model_meta)
             if candidate.key == MODEL_KEY:
                 files["model_meta"] = save_model_meta(meta, output_dir / "model_meta.json", loaded)
@@ -199,12 +206,14 @@ def _candidates(
     backbone: str | None,
     style: str,
     device: str | None,
+    model_name: str | None = None,
 ) -> list[_Candidate]:
     from ..builder import _is_sentence_transformer_folder, build_model
 
     model_is_llm = not isinstance(model, SentenceTransformer) and not _is_sentence_transformer_folder(model)
     if isinstance(model, SentenceTransformer):
-        candidates = [_Candidate(MODEL_KEY, "model", lambda: model)]
+        label = model_name.split("/")[-1] if model_name else "model"
+        candidates = [_Candidate(MODEL_KEY, label, lambda: model)]
     else:
         candidates = [
             _Candidate(MODEL_KEY, _folder_label(model), lambda: build_model(str(model), style=style, device=device))

@@ -140,7 +140,7 @@ def train(
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=batch_size,
         learning_rate=learning_rate or (2e-4 if lora else 5e-5),
-        warmup_ratio=0.05,
+        warmup_steps=0.05,
         lr_scheduler_type="linear",
         batch_sampler=BatchSamplers.NO_DUPLICATES,  # a duplicate text in the batch would be a false negative
         router_mapping=router_mapping_for(dataset.column_names),

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import BUNDLED_CRANFIELD
+from sentence_transformers import SentenceTransformer
+
+from st_drama.cli import main
+from st_drama.pipeline import PipelineSettings, run_pipeline
+
+SUBSET_DOCUMENTS = 150
+
+
+def write_cranfield_subset(folder: Path, documents: int = SUBSET_DOCUMENTS) -> Path:
+    """The first ``documents`` Cranfield documents and the queries judged against them: a real collection small
+    enough for a tiny model to go through every stage in seconds."""
+    (folder / "qrels").mkdir(parents=True)
+    kept_ids: set[str] = set()
+    with (
+        open(BUNDLED_CRANFIELD / "corpus.jsonl", encoding="utf-8") as source,
+        open(folder / "corpus.jsonl", "w", encoding="utf-8") as target,
+    ):
+        for line in source:
+            row = json.loads(line)
+            if row["text"].strip():
+                kept_ids.add(row["_id"])
+                target.write(line)
+            if len(kept_ids) == documents:
+                break
+    qrels_lines = (BUNDLED_CRANFIELD / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()
+    judged = [line for line in qrels_lines[1:] if line.split("\t")[1] in kept_ids]
+    (folder / "qrels" / "test.tsv").write_text("\n".join([qrels_lines[0], *judged]) + "\n", encoding="utf-8")
+    judged_queries = {line.split("\t")[0] for line in judged}
+    with (
+        open(BUNDLED_CRANFIELD / "queries.jsonl", encoding="utf-8") as source,
+        open(folder / "queries.jsonl", "w", encoding="utf-8") as target,
+    ):
+        target.writelines(line for line in source if json.loads(line)["_id"] in judged_queries)
+    return folder
+
+
+def tiny_settings(model: Path, train_steps: int = 3) -> PipelineSettings:
+    return PipelineSettings.from_preset(
+        "quick",
+        str(model),
+        {
+            "augment": {"negatives": 2},
+            "train": {"steps": train_steps, "batch_size": 4, "max_negatives": 2, "max_seq_length": 64},
+            "evaluate": {"baselines": ["bm25", "backbone"], "max_seq_length": 64},
+        },
+    )
+
+
+@pytest.fixture
+def subset_dir(tmp_path) -> Path:
+    return write_cranfield_subset(tmp_path / "cranfield_subset")
+
+
+def stage_records(output: Path) -> dict[str, dict]:
+    return {
+        stage.name: json.loads((stage / "stage.json").read_text()) for stage in output.iterdir() if stage.is_dir()
+        if (stage / "stage.json").is_file()
+    }  # fmt: skip
+
+
+def test_pipeline_runs_every_stage_then_skips_them_on_rerun(tiny_llama_dir, subset_dir, tmp_path):
+    output = tmp_path / "run"
+    first = run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir), show_progress=False)
+    assert list(first["stages"]) == ["augment", "train", "evaluate"]
+    assert not any(stage["skipped"] for stage in first["stages"].values())
+    records = stage_records(output)
+    assert {name: record["status"] for name, record in records.items()} == dict.fromkeys(first["stages"], "done")
+
+    evaluation = first["evaluation"]
+    assert set(evaluation["models"]) == {"model", "bm25", "backbone"}
+    assert evaluation["models"]["model"]["label"] == "run-trained"
+    trained_ndcg = evaluation["models"]["model"]["tasks"]["cranfield_subset"]["ndcg_at_10"]
+    assert 0.0 <= trained_ndcg <= 1.0
+
+    model_dir = output / "model"
+    model = SentenceTransformer(str(model_dir), trust_remote_code=True)
+    assert model.encode_query(["lift of a wing"]).shape == (1, 64)
+    card = (model_dir / "README.md").read_text()
+    assert "## st-drama recipe and evaluation" in card and "run-trained" in card
+    table = (output / "results.md").read_text()
+    assert "| BM25 (`baselines/bm25s`)" not in table  # the pipeline table shows labels
+    assert "| BM25 |" in table and "| stage | wall time (s) | reused |" in table
+    assert json.loads((output / "results.json").read_text())["stages"].keys() == first["stages"].keys()
+
+    second = run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir), show_progress=False)
+    assert all(stage["skipped"] for stage in second["stages"].values())
+    assert second["evaluation"] == evaluation
+    assert (model_dir / "README.md").read_text().count("## st-drama recipe and evaluation") == 1
+
+
+def test_changed_training_settings_rerun_only_training_and_evaluation(tiny_llama_dir, subset_dir, tmp_path):
+    output = tmp_path / "run"
+    run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir, train_steps=2), show_progress=False)
+    augmented_before = sorted(path.name for path in (output / "augment" / "data").iterdir())
+
+    changed = run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir, train_steps=3), show_progress=False)
+    assert {name: stage["skipped"] for name, stage in changed["stages"].items()} == {
+        "augment": True,
+        "train": False,
+        "evaluate": False,
+    }
+    assert sorted(path.name for path in (output / "augment" / "data").iterdir()) == augmented_before
+    run_info = json.loads((output / "model" / "st_drama_run.json").read_text())
+    assert run_info["steps"] == 3  # a fresh run of the new settings, not a resume of the old checkpoints
+
+
+def test_corpus_without_judgements_trains_and_skips_evaluation(tiny_llama_dir, subset_dir, tmp_path):
+    (subset_dir / "queries.jsonl").unlink()
+    result = run_pipeline(subset_dir, tmp_path / "run", tiny_settings(tiny_llama_dir, 2), show_progress=False)
+    assert list(result["stages"]) == ["augment", "train"] and result["evaluation"] is None
+    assert (tmp_path / "run" / "model" / "modules.json").is_file()
+
+
+def test_missing_corpus_and_unknown_settings_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no corpus\.jsonl"):
+        run_pipeline(tmp_path, tmp_path / "run")
+    with pytest.raises(ValueError, match="Unknown preset 'fast'"):
+        PipelineSettings.from_preset("fast")
+    with pytest.raises(ValueError, match="Unknown stage 'distill'"):
+        PipelineSettings.from_preset("quick", overrides={"distill": {}})
+    with pytest.raises(ValueError, match="cannot be turned off"):
+        PipelineSettings.from_preset("quick", overrides={"train": None})
+
+
+def test_pipeline_command_prints_the_results(tiny_llama_dir, subset_dir, tmp_path, capsys):
+    output = tmp_path / "run"
+    arguments = ["pipeline", str(subset_dir), str(output), "--model", str(tiny_llama_dir), "--train-steps", "2"]
+    code = main([*arguments, "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "# st-drama pipeline on" in printed and "| all-MiniLM-L6-v2 |" in printed
+    assert (output / "model" / "modules.json").is_file()
