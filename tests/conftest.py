@@ -11,10 +11,31 @@ import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# The real test collections of ../shared/data (or $ST_DRAMA_SHARED_DATA); tests that need more than the bundled
+# Cranfield skip where they are absent.
+SHARED_DATA = Path(os.environ.get("ST_DRAMA_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 BUNDLED_CRANFIELD = REPO_ROOT / "st_drama" / "data" / "cranfield"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+# Two short Arabic passages written for these tests (general knowledge, no dataset licence involved).
+ARABIC_TEXTS = [
+    "نهر النيل هو أطول نهر في قارة أفريقيا، ويمر عبر عدة دول قبل أن يصب في البحر الأبيض المتوسط. "
+    "اعتمد المصريون القدماء على مياهه في الزراعة وبنوا حضارتهم على ضفافه.",
+    "تعد الطاقة الشمسية من أهم مصادر الطاقة المتجددة، إذ تحول الألواح الشمسية ضوء الشمس إلى كهرباء "
+    "دون انبعاثات ضارة، وتنتشر محطاتها في المناطق الصحراوية المشمسة.",
+]
+
+
+def shared_collection(name: str) -> Path:
+    """A collection folder: the bundled Cranfield, or one of ../shared/data (the test is skipped without it)."""
+    if name == "cranfield":
+        return BUNDLED_CRANFIELD
+    folder = SHARED_DATA / name
+    if not (folder / "corpus.jsonl").is_file():
+        pytest.skip(f"needs {folder} (set ST_DRAMA_SHARED_DATA to the shared collections)")
+    return folder
 
 
 def cranfield_texts(limit: int = 300) -> list[str]:

@@ -132,12 +132,11 @@ def test_generator_returns_one_checked_query_per_prompt(tiny_chat_lm):
 
 @pytest.mark.real_model
 def test_smollm2_is_prompted_in_arabic_for_arabic_documents(smollm2_dir):
-    from conftest import SHARED_DATA
+    from conftest import ARABIC_TEXTS
 
     from st_drama.augment.text import detect_language
-    from st_drama.corpus import load_corpus
 
-    documents = [document.full_text for document in load_corpus(SHARED_DATA / "arcd_ar_subset")[:2]]
+    documents = list(ARABIC_TEXTS)
     languages = [detect_language(text) for text in documents]
     assert languages == ["ar", "ar"]
     lm = TransformersChatLM(str(smollm2_dir), batch_size=2)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import ARABIC_TEXTS, shared_collection
 
 from st_drama.augment.text import (
     content_stems,
@@ -21,7 +21,7 @@ from st_drama.augment.text import (
 
 def first_texts(collection: str, count: int) -> list[str]:
     texts = []
-    with open(SHARED_DATA / collection / "corpus.jsonl", encoding="utf-8") as handle:
+    with open(shared_collection(collection) / "corpus.jsonl", encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
             if row["text"].strip():
@@ -35,6 +35,10 @@ def first_texts(collection: str, count: int) -> list[str]:
 def test_detects_the_language_of_real_corpora(collection, language):
     texts = first_texts(collection, 30)
     assert [detect_language(text) for text in texts] == [language] * len(texts)
+
+
+def test_detects_arabic_passages():
+    assert [detect_language(text) for text in ARABIC_TEXTS] == ["ar", "ar"]
 
 
 @pytest.mark.parametrize(

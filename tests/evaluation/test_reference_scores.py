@@ -3,13 +3,11 @@ a check that our tasks, BM25 settings and MiniLM loading match what others measu
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import SHARED_DATA
 
 from st_drama.evaluation.runner import evaluate
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 # nDCG@10 and Recall@100 from ../shared/data/README.md.
 BM25_REFERENCE = {
     "cranfield": (0.352, 0.709),
