@@ -133,6 +133,7 @@ def evaluate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: str | None = None,
     max_seq_length: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> EvaluationResults:
@@ -157,14 +158,16 @@ def evaluate(
         device: Device for the dense models (default: sentence-transformers' choice).
         max_seq_length: Maximum tokens per text for the model and the untrained backbone (default: their own);
             all-MiniLM-L6-v2 keeps its own.
-        overwrite: Recompute results already in ``output_dir``'s MTEB cache.
+        cache_dir: MTEB's result cache (default ``output_dir/mteb``); share one between runs so that unchanged
+            models (baselines) are not evaluated again.
+        overwrite: Recompute results already in the MTEB cache.
         show_progress: Show progress bars.
     """
     baseline_names = check_baselines(baselines)
     task_list = load_tasks(tasks)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    cache = ResultCache(output_dir / "mteb")
+    cache = ResultCache(Path(cache_dir) if cache_dir else output_dir / "mteb")
     candidates = _candidates(
         model, baseline_names, backbone, style, device, model_meta.name if model_meta else model_name
     )
