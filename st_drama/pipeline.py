@@ -401,6 +401,13 @@ def _write_model_card(model_dir: Path, results: dict[str, Any], table_path: Path
     section = (
         f"{marker}\nBuilt with [st-drama](https://github.com/st-drama/st-drama) from `{results['source_model']}` "
         f"(preset `{results['preset']}`) on the corpus `{Path(results['corpus']).name}`.\n\n"
-        f"```json\n{recipe}\n```\n\n{table_path.read_text(encoding='utf-8')}"
+        f"```json\n{recipe}\n```\n\n### Results\n\n{_without_title(table_path.read_text(encoding='utf-8'))}\n"
+        "Load it with `SentenceTransformer(path_or_hub_id, trust_remote_code=True)`: the folder ships the st-drama "
+        "module code it needs.\n"
     )
     card_path.write_text(card + section, encoding="utf-8")
+
+
+def _without_title(markdown: str) -> str:
+    """The results table without its top-level heading (the card has its own)."""
+    return "\n".join(line for line in markdown.splitlines() if not line.startswith("# ")).strip() + "\n"
