@@ -56,6 +56,12 @@ def resume_checkpoint(checkpoint_dir: str | os.PathLike, resume: bool) -> str | 
     return checkpoint
 
 
+def transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
+
+
 def add_lora(
     model: SentenceTransformer,
     rank: int = 16,
@@ -74,7 +80,15 @@ def add_lora(
         target_modules=list(LORA_TARGET_MODULES),
         trainable_token_indices={"embed_tokens": list(train_token_ids)} if train_token_ids else None,
     )
-    model.add_adapter(config)
+    try:
+        model.add_adapter(config)
+    except ValueError as error:
+        if "version of PEFT" not in str(error):
+            raise
+        raise ImportError(
+            f"LoRA through transformers {transformers_version()} needs a newer peft than the installed one ({error}); "
+            "upgrade peft, or install transformers<5.24 as st-drama's requirements pin it."
+        ) from error
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info(f"LoRA rank {rank}: {trainable:,} trainable parameters")
 
