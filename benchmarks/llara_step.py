@@ -19,6 +19,7 @@ from st_drama import build_model
 from st_drama.corpus import bundled_collection
 from st_drama.llara import build_pretraining_dataset
 from st_drama.losses import EBAEEBARLoss
+from st_drama.precision import bf16_is_fast
 
 
 def step_seconds(loss: EBAEEBARLoss, batch: list[dict[str, torch.Tensor]], steps: int, bf16: bool) -> float:
@@ -41,7 +42,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--chunk-tokens", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--no-bf16", dest="bf16", action="store_false")
+    parser.add_argument("--bf16", dest="bf16", action="store_true", default=bf16_is_fast(), help="bf16 autocast.")
+    parser.add_argument("--fp32", dest="bf16", action="store_false", help="float32 (default where bf16 is slow).")
     args = parser.parse_args()
 
     model = build_model(args.model, style="llara", max_seq_length=args.chunk_tokens + 64)

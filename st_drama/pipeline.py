@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 STAGE_RECORD = "stage.json"
 STAGES = ("prune", "llara", "augment", "train", "evaluate")
 
-# Stage settings per preset; None turns a stage off. "quick" fits about ten minutes on a 2-core CPU (about five
-# minutes of training, three for each pass of the LLM over a collection of Cranfield's size); "full" is the
+# Stage settings per preset; None turns a stage off. "quick" takes about twelve minutes on Cranfield on a 2-core CPU
+# (measured: five minutes of training, seven of evaluation with three dense models); "full" is the
 # quality recipe (hours on a CPU, minutes on a GPU).
 PRESETS: dict[str, dict[str, dict[str, Any] | None]] = {
     "quick": {

@@ -63,7 +63,8 @@ class TransformersChatLM:
 
     Args:
         model_path: A transformers model folder (or ``"smollm2-135m"``, resolved by the caller).
-        precision: ``"auto"`` (bf16 autocast on CPU and on GPUs with bf16, else fp32), ``"bf16"`` or ``"fp32"``.
+        precision: ``"auto"`` (bf16 autocast on GPUs with bf16 and CPUs with native bf16
+            instructions, else fp32), ``"bf16"`` or ``"fp32"``.
         batch_size: Conversations per ``generate`` call.
         max_prompt_tokens: Prompts longer than this are cut from the left (the instruction is at the end).
         device: Torch device; default CUDA when available, else CPU.
@@ -215,14 +216,15 @@ def _cuda_available() -> bool:
 def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     import torch
 
+    from st_drama.precision import bf16_is_fast
+
     if precision == "fp32":
         return None
-    supported = device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
-    if not supported:
-        if precision == "bf16":
+    if precision == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ValueError(f"bf16 autocast is not supported on {device}; use precision='fp32'.")
-        return None
-    return torch.bfloat16
+        return torch.bfloat16
+    return torch.bfloat16 if bf16_is_fast(device) else None
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:

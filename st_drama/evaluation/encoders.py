@@ -9,18 +9,17 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
 from mteb.models import ModelMeta, SentenceTransformerEncoderWrapper
 from sentence_transformers import SentenceTransformer
 
+from st_drama.precision import bf16_is_fast
+
 logger = logging.getLogger(__name__)
 
 FINGERPRINT_LENGTH = 12
-# CPU feature flags (Linux /proc/cpuinfo) of native bf16 arithmetic; without them bf16 is emulated and slower.
-NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 class STDramaEncoder(SentenceTransformerEncoderWrapper):
@@ -53,18 +52,7 @@ def default_bf16(model: SentenceTransformer) -> bool:
     CUDA device with bf16, or on a CPU with native bf16 instructions. Small encoders stay in float32."""
     if type(model[0]).__name__ != "LlamaBackbone":
         return False
-    device = model.device
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_native_bf16()
-
-
-def cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in NATIVE_BF16_CPU_FLAGS)
+    return bf16_is_fast(model.device)
 
 
 def model_fingerprint(model: SentenceTransformer) -> str:

@@ -14,12 +14,12 @@ from st_drama.evaluation.beir_task import BeirRetrievalTask
 from st_drama.evaluation.encoders import (
     STDramaEncoder,
     autocast_bf16,
-    cpu_has_native_bf16,
     default_bf16,
     model_fingerprint,
     parameter_counts,
 )
 from st_drama.evaluation.model_meta import build_model_meta
+from st_drama.precision import cpu_has_native_bf16
 
 
 def ndcg_at_10(model, task) -> float:
