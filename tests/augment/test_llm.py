@@ -5,6 +5,7 @@ import torch
 
 from st_drama.augment.generation import build_conversation
 from st_drama.augment.llm import SamplingSettings, TransformersChatLM, load_chat_lm
+from st_drama.precision import cpu_has_native_bf16
 
 from .conftest import cranfield_documents
 
@@ -44,7 +45,9 @@ def test_sampling_is_reproducible_per_seed_and_flags_unfinished_replies(tiny_cha
 
 def test_precision_selects_bf16_autocast_on_cpu(tiny_chat_llm_dir, conversations):
     assert TransformersChatLM(str(tiny_chat_llm_dir), precision="fp32").autocast_dtype is None
-    lm = TransformersChatLM(str(tiny_chat_llm_dir), precision="auto", device="cpu")
+    automatic = TransformersChatLM(str(tiny_chat_llm_dir), precision="auto", device="cpu")
+    assert automatic.autocast_dtype == (torch.bfloat16 if cpu_has_native_bf16() else None)
+    lm = TransformersChatLM(str(tiny_chat_llm_dir), precision="bf16", device="cpu")
     assert lm.autocast_dtype == torch.bfloat16
     with lm.autocast():
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
