@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 STAGE_RECORD = "stage.json"
 STAGES = ("prune", "llara", "augment", "train", "evaluate")
 
-# Stage settings per preset; None turns a stage off. "quick" takes about twelve minutes on Cranfield on a 2-core CPU
-# (measured: five minutes of training, seven of evaluation with three dense models); "full" is the
+# Stage settings per preset; None turns a stage off. "quick" takes about ten minutes on Cranfield on a 2-core CPU
+# (measured: four and a half minutes of training, six of evaluation with three dense models); "full" is the
 # quality recipe (hours on a CPU, minutes on a GPU).
 PRESETS: dict[str, dict[str, dict[str, Any] | None]] = {
     "quick": {
