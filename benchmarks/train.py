@@ -30,7 +30,7 @@ from transformers import TrainerCallback
 
 from st_drama import resolve_model_path
 from st_drama.augment import AugmentationGenerator, AugmentConfig, MiningSettings
-from st_drama.training.runtime import bf16_available
+from st_drama.precision import bf16_is_fast
 from st_drama.training.train import matryoshka_dims_for, train
 
 
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=3)
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--fp32", dest="bf16", action="store_false", default=bf16_available())
+    parser.add_argument("--fp32", dest="bf16", action="store_false", default=bf16_is_fast())
     args = parser.parse_args()
 
     model_path = resolve_model_path(args.model)

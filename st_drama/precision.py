@@ -34,3 +34,8 @@ def bf16_is_fast(device: torch.device | str | None = None) -> bool:
     if device_type == "cuda":
         return torch.cuda.is_bf16_supported()
     return device_type == "cpu" and cpu_has_native_bf16()
+
+
+def resolve_bf16(bf16: bool | None, device: torch.device | str | None = None) -> bool:
+    """An explicit choice as given; ``None`` means bf16 where it is fast on ``device``."""
+    return bf16_is_fast(device) if bf16 is None else bf16

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from st_drama.default_llm import resolve_model_path
+from st_drama.precision import resolve_bf16
 
 from .calibration import DEFAULT_SEQUENCE_LENGTH, TokenBlocks, describe_text_source, token_blocks
 from .importance import ImportanceScores, collect_importance
@@ -25,7 +26,6 @@ from .learned import LearnedMaskConfig, fold_masks, train_masks
 from .recovery import RecoveryConfig, recover
 from .slicing import PruningPlan, apply_plan, plan_from_scores
 from .target import SUPPORTED_MODEL_TYPES, ModelShape, PruningTarget, PruningTargetError
-from .training import bf16_default
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def prune(
     source_config, source_name = _source_config(model_or_path)
     target = target if isinstance(target, PruningTarget) else PruningTarget(**dict(target))
     shape = target.resolve(source_config)
-    use_bf16 = bf16_default(bf16)
+    use_bf16 = resolve_bf16(bf16)
     settings = _run_settings(source_name, source_config, method, target, shape, seed)
     settings.update(
         calibration={

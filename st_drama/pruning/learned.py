@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback
 
+from st_drama.precision import resolve_bf16
+
 from .calibration import TokenBlocks
 from .importance import ImportanceScores, decoder_of
 from .slicing import PruningPlan, apply_plan, plan_from_scores
@@ -32,7 +34,6 @@ from .target import ModelShape
 from .training import (
     BlockCollator,
     BlockDataset,
-    bf16_default,
     checkpoint_step,
     checkpoint_to_resume,
     training_arguments,
@@ -386,7 +387,7 @@ def train_masks(
         learning_rate=config.learning_rate or config.mask_learning_rate,
         save_steps=config.save_steps,
         seed=config.seed,
-        bf16=bf16_default(config.bf16),
+        bf16=resolve_bf16(config.bf16),
         show_progress=show_progress,
         max_grad_norm=0.0,
     )

@@ -12,12 +12,13 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback
 
+from st_drama.precision import resolve_bf16
+
 from .calibration import TokenBlocks
 from .importance import autocast_context
 from .training import (
     BlockCollator,
     BlockDataset,
-    bf16_default,
     checkpoint_step,
     checkpoint_to_resume,
     training_arguments,
@@ -145,7 +146,7 @@ def recover(
     """
     if config.steps == 0:
         return student.eval()
-    bf16 = bf16_default(config.bf16)
+    bf16 = resolve_bf16(config.bf16)
     settings = {"recovery": config.to_dict(), **(run_settings or {})}
     checkpoint = checkpoint_to_resume(checkpoint_dir, settings, resume)
     if pad_token_id is None:

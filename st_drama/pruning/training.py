@@ -12,8 +12,6 @@ from typing import Any
 
 import torch
 
-from st_drama.precision import bf16_is_fast
-
 from .calibration import TokenBlocks
 
 logger = logging.getLogger(__name__)
@@ -53,13 +51,6 @@ class BlockCollator:
             attention_mask[row, : ids.numel()] = 1
         labels = input_ids.masked_fill(attention_mask == 0, -100)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
-
-
-def bf16_default(bf16: bool | None) -> bool:
-    """bf16 autocast unless told otherwise, where it is fast (:func:`st_drama.precision.bf16_is_fast`)."""
-    if bf16 is not None:
-        return bf16
-    return bf16_is_fast()
 
 
 def training_arguments(

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from sentence_transformers import SentenceTransformer
 
-from st_drama.precision import bf16_is_fast
+from st_drama.precision import resolve_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -20,15 +20,9 @@ CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-def bf16_available() -> bool:
-    """Whether bf16 autocast is the fast choice here (GPUs with bf16, CPUs with native bf16 instructions)."""
-    return bf16_is_fast()
-
-
 def precision_arguments(bf16: bool | None) -> dict[str, Any]:
     """TrainingArguments for the precision; ``None`` means bf16 where supported."""
-    use_bf16 = bf16_available() if bf16 is None else bf16
-    return {"bf16": use_bf16, "use_cpu": not torch.cuda.is_available()}
+    return {"bf16": resolve_bf16(bf16), "use_cpu": not torch.cuda.is_available()}
 
 
 def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> str | None:
@@ -56,12 +50,6 @@ def resume_checkpoint(checkpoint_dir: str | os.PathLike, resume: bool) -> str | 
     return checkpoint
 
 
-def transformers_version() -> str:
-    import transformers
-
-    return transformers.__version__
-
-
 def add_lora(
     model: SentenceTransformer,
     rank: int = 16,
@@ -71,6 +59,7 @@ def add_lora(
 ) -> None:
     """Attach LoRA adapters to every projection of the decoder (sentence-transformers' ``add_adapter``);
     ``train_token_ids`` (e.g. LLaRA's new prompt tokens) get trainable embedding rows."""
+    import transformers
     from peft import LoraConfig
 
     config = LoraConfig(
@@ -86,8 +75,8 @@ def add_lora(
         if "version of PEFT" not in str(error):
             raise
         raise ImportError(
-            f"LoRA through transformers {transformers_version()} needs a newer peft than the installed one ({error}); "
-            "upgrade peft, or install transformers<5.24 as st-drama's requirements pin it."
+            f"LoRA through transformers {transformers.__version__} needs a newer peft than the installed one "
+            f"({error}); upgrade peft, or install transformers<5.24 as st-drama's requirements pin it."
         ) from error
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info(f"LoRA rank {rank}: {trainable:,} trainable parameters")
