@@ -30,7 +30,8 @@ def main() -> None:
     parser.add_argument("--collection", default="cranfield", help="BEIR folder or 'cranfield'.")
     parser.add_argument("--adapt-steps", type=int, default=60)
     parser.add_argument("--train-steps", type=int, default=16)
-    parser.add_argument("--max-seq-length", type=int, default=160, help="Tokens per text when scoring.")
+    parser.add_argument("--train-lr", type=float, default=2e-4, help="Contrastive learning rate (the quick preset's).")
+    parser.add_argument("--max-seq-length", type=int, default=128, help="Tokens per text when scoring.")
     args = parser.parse_args()
 
     output = Path(args.output)
@@ -95,6 +96,7 @@ def main() -> None:
                 style="llara",
                 steps=args.train_steps,
                 batch_size=16,
+                learning_rate=args.train_lr,
                 max_negatives=1,
                 max_seq_length=128,
                 show_progress=False,

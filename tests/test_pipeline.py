@@ -7,7 +7,8 @@ import pytest
 from conftest import BUNDLED_CRANFIELD
 from sentence_transformers import SentenceTransformer
 
-from st_drama.cli import main
+from st_drama.cli import main, make_parser
+from st_drama.commands.pipeline import stage_overrides
 from st_drama.pipeline import PipelineSettings, run_pipeline
 
 SUBSET_DOCUMENTS = 150
@@ -41,7 +42,7 @@ def write_cranfield_subset(folder: Path, documents: int = SUBSET_DOCUMENTS) -> P
     return folder
 
 
-def tiny_settings(model: Path, train_steps: int = 3) -> PipelineSettings:
+def tiny_settings(model: Path, train_steps: int = 3, **more_overrides: dict) -> PipelineSettings:
     return PipelineSettings.from_preset(
         "quick",
         str(model),
@@ -49,6 +50,7 @@ def tiny_settings(model: Path, train_steps: int = 3) -> PipelineSettings:
             "augment": {"negatives": 2},
             "train": {"steps": train_steps, "batch_size": 4, "max_negatives": 2, "max_seq_length": 64},
             "evaluate": {"baselines": ["bm25", "backbone"], "max_seq_length": 64},
+            **more_overrides,
         },
     )
 
@@ -118,6 +120,24 @@ def test_corpus_without_judgements_trains_and_skips_evaluation(tiny_llama_dir, s
     assert (tmp_path / "run" / "model" / "modules.json").is_file()
 
 
+def test_llara_stage_adapts_then_trains_in_llara_framing(tiny_llama_dir, subset_dir, tmp_path):
+    with_llara = tiny_settings(tiny_llama_dir, 2, llara={"steps": 2, "batch_size": 2, "chunk_tokens": 32})
+    result = run_pipeline(subset_dir, tmp_path / "run", with_llara, show_progress=False)
+    assert list(result["stages"]) == ["llara", "augment", "train", "evaluate"]
+    run_info = json.loads((tmp_path / "run" / "model" / "st_drama_run.json").read_text())
+    assert run_info["source_model"] == result["stages"]["llara"]["output"] and run_info["style"] == "llara"
+    model = SentenceTransformer(str(tmp_path / "run" / "model"), trust_remote_code=True)
+    assert model[0].prompt_style == "llara"
+
+
+def test_llara_stage_defaults_and_style_conflicts():
+    assert PipelineSettings.from_preset("quick", overrides={"llara": {}}).stages["llara"]["steps"] > 0
+    with pytest.raises(ValueError, match="cannot follow the llara stage"):
+        PipelineSettings.from_preset("full", overrides={"train": {"style": "drama"}})
+    with pytest.raises(ValueError, match=r"train\.style must be"):
+        PipelineSettings.from_preset("quick", overrides={"train": {"style": "colbert"}})
+
+
 def test_missing_corpus_and_unknown_settings_are_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no corpus\.jsonl"):
         run_pipeline(tmp_path, tmp_path / "run")
@@ -137,3 +157,14 @@ def test_pipeline_command_prints_the_results(tiny_llama_dir, subset_dir, tmp_pat
     printed = capsys.readouterr().out
     assert "# st-drama pipeline on" in printed and "| all-MiniLM-L6-v2 |" in printed
     assert (output / "model" / "modules.json").is_file()
+
+
+def test_command_line_stage_options_become_overrides():
+    def overrides(*options: str) -> dict:
+        return stage_overrides(make_parser().parse_args(["pipeline", "corpus", "out", *options]))
+
+    assert overrides() == {}
+    assert overrides("--llara", "--train-steps", "8") == {"llara": {}, "train": {"steps": 8}}
+    assert overrides("--style", "drama", "--no-evaluate") == {"train": {"style": "drama"}, "evaluate": None}
+    settings = PipelineSettings.from_preset("quick", overrides=overrides("--llara"))
+    assert settings.stages["llara"]["steps"] == 60  # turned on from the short default, not silently left off

@@ -30,6 +30,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--llara", dest="llara", action="store_true", default=None, help="Add the LLaRA stage.")
     parser.add_argument("--no-llara", dest="llara", action="store_false", help="Skip the LLaRA stage.")
     parser.add_argument("--train-steps", type=int, default=None, help="Override the preset's training steps.")
+    parser.add_argument(
+        "--style",
+        choices=("drama", "llara"),
+        default=None,
+        help="Framing without the llara stage: DRAMA's (bidirectional, mean pooling, 'Query: ' prefix) or LLaRA's "
+        "(causal, EBAR/EBAE prompts, last token). Default: the preset's; the llara stage implies llara.",
+    )
     parser.add_argument("--no-evaluate", action="store_true", help="Skip the evaluation stage.")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
@@ -42,8 +49,9 @@ def stage_overrides(args: argparse.Namespace) -> dict:
         overrides["prune"] = {"params": args.prune_params}
     if args.llara is not None:
         overrides["llara"] = {} if args.llara else None
-    if args.train_steps:
-        overrides["train"] = {"steps": args.train_steps}
+    train_changes = {"steps": args.train_steps, "style": args.style}
+    if any(value is not None for value in train_changes.values()):
+        overrides["train"] = {key: value for key, value in train_changes.items() if value is not None}
     if args.no_evaluate:
         overrides["evaluate"] = None
     return overrides

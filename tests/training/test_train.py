@@ -101,6 +101,14 @@ def test_training_lowers_the_contrastive_loss_and_saves_a_model_card(tiny_llama_
     assert metadata["columns"] == ["query", "positive", "negative_1", "negative_2"] and metadata["steps"] == 12
 
 
+def test_training_a_saved_sentence_transformer_uses_the_asked_length(tiny_llama_dir, tmp_path):
+    saved = tmp_path / "adapted"
+    build_model(str(tiny_llama_dir), style="llara", max_seq_length=96).save(str(saved))
+    model_dir = train(str(saved), Dataset.from_dict(rows(8)), tmp_path / "run", max_seq_length=48, **RUN)
+    trained = SentenceTransformer(model_dir, trust_remote_code=True)
+    assert trained.max_seq_length == 48 and trained[0].prompt_style == "llara"
+
+
 def test_interrupted_training_resumes_to_the_same_weights(tiny_llama_dir, tmp_path):
     dataset = Dataset.from_dict(rows(16))
     whole = train(str(tiny_llama_dir), dataset, tmp_path / "whole", **RUN)
