@@ -31,6 +31,9 @@ def main() -> None:
     parser.add_argument("--adapt-steps", type=int, default=60)
     parser.add_argument("--train-steps", type=int, default=16)
     parser.add_argument("--train-lr", type=float, default=2e-4, help="Contrastive learning rate (the quick preset's).")
+    parser.add_argument(
+        "--train-temperature", type=float, default=0.02, help="InfoNCE temperature (the quick preset's)."
+    )
     parser.add_argument("--max-seq-length", type=int, default=128, help="Tokens per text when scoring.")
     args = parser.parse_args()
 
@@ -97,6 +100,7 @@ def main() -> None:
                 steps=args.train_steps,
                 batch_size=16,
                 learning_rate=args.train_lr,
+                temperature=args.train_temperature,
                 max_negatives=1,
                 max_seq_length=128,
                 show_progress=False,
