@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), help="Run only these recipes.")
     parser.add_argument("--label-suffix", default="", help="Appended to each recipe's name in the results.")
     parser.add_argument("--max-seq-length", type=int, default=128, help="Tokens per text when scoring.")
+    parser.add_argument(
+        "--steps", type=int, default=BUDGET["steps"], help="Training steps (recipes may set their own)."
+    )
     args = parser.parse_args()
 
     output = Path(args.output)
@@ -63,7 +66,7 @@ def main() -> None:
         name = recipe + args.label_suffix
         if name in finished:
             continue
-        settings = {**BUDGET, **RECIPES[recipe]}
+        settings = {**BUDGET, "steps": args.steps, **RECIPES[recipe]}
         started = time.time()
         model_dir = train(args.start_model, args.training_data, output / name, show_progress=False, **settings)
         train_s = time.time() - started
