@@ -61,7 +61,7 @@ def main() -> None:
             model_name=f"st-drama/{label}",
             show_progress=False,
         )
-        scores = next(iter(results.runs[0].scores.values()))
+        scores = next(iter(results.run("model").scores.values()))
         record(
             label,
             {

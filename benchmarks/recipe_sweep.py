@@ -81,7 +81,7 @@ def main() -> None:
             model_name=f"st-drama/{name}",
             show_progress=False,
         )
-        scores = next(iter(results.runs[0].scores.values()))
+        scores = next(iter(results.run("model").scores.values()))
         row = {
             "name": name,
             "settings": settings,

@@ -14,6 +14,7 @@ from .models import LlamaBackbone, TokenPooling
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_SEQ_LENGTH = 512
 STYLES = ("drama", "llara")
 # What each style means when the caller does not say otherwise.
 STYLE_DEFAULTS = {
@@ -27,7 +28,7 @@ def build_model(
     style: str = "drama",
     attention: str | None = None,
     pooling: str | None = None,
-    max_seq_length: int = 512,
+    max_seq_length: int | None = None,
     normalize: bool = True,
     truncate_dim: int | None = None,
     query_prefix: str | None = None,
@@ -48,7 +49,7 @@ def build_model(
             tokens).
         attention: Override the style's attention, ``"bidirectional"`` or ``"causal"``.
         pooling: Override the style's pooling, ``"mean"``, ``"last_token"`` or ``"prompt_tokens"``.
-        max_seq_length: Maximum tokens per text, framing included.
+        max_seq_length: Maximum tokens per text, framing included (default: 512 for an LLM, a saved folder's own).
         normalize: Append a Normalize module so embeddings have unit length.
         truncate_dim: Matryoshka truncation of the output embeddings (sentence-transformers' ``truncate_dim``).
         query_prefix: DRAMA style's query prefix (default ``"Query: "``).
@@ -65,7 +66,10 @@ def build_model(
         raise ValueError(f"style must be one of {STYLES}, got {style!r}.")
     if _is_sentence_transformer_folder(model_name_or_path):
         logger.info(f"{model_name_or_path} is a saved SentenceTransformer; loading it as it is.")
-        return SentenceTransformer(str(model_name_or_path), device=device, trust_remote_code=True)
+        model = SentenceTransformer(str(model_name_or_path), device=device, trust_remote_code=True)
+        if max_seq_length is not None:
+            model.max_seq_length = max_seq_length
+        return model
 
     from .models.task_formats import DRAMA_QUERY_PREFIX, default_task_formats
 
@@ -73,7 +77,7 @@ def build_model(
     backbone = LlamaBackbone(
         model_name_or_path,
         attention=attention or defaults["attention"],
-        max_seq_length=max_seq_length,
+        max_seq_length=DEFAULT_MAX_SEQ_LENGTH if max_seq_length is None else max_seq_length,
         prompt_style=style,
         task_formats=default_task_formats(
             style,

@@ -132,8 +132,6 @@ def train(
     checkpoint = resume_checkpoint(checkpoint_dir, resume)
     dataset = load_training_data(data, max_negatives=max_negatives)
     model = build_model(model_name_or_path, style=style, max_seq_length=max_seq_length)
-    # A saved SentenceTransformer (e.g. a LLaRA-adapted model) loads with its own length; train at the one asked for.
-    model.max_seq_length = max_seq_length
     loss = contrastive_loss(model, temperature, matryoshka_dims, cached, mini_batch_size)
     if lora:
         add_lora(model, rank=lora_rank, train_token_ids=model[0].prompt_token_ids.tolist() or None)
