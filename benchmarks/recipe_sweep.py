@@ -25,6 +25,7 @@ RECIPES: dict[str, dict] = {
     "drama_lr5e-5_t0.05": {"style": "drama", "learning_rate": 5e-5, "temperature": 0.05},
     "drama_lr2e-4_t0.05": {"style": "drama", "learning_rate": 2e-4, "temperature": 0.05},
     "drama_lr5e-4_t0.05": {"style": "drama", "learning_rate": 5e-4, "temperature": 0.05},
+    "drama_lr2e-4_t0.02": {"style": "drama", "learning_rate": 2e-4, "temperature": 0.02},
     "llara_lr5e-5_t0.05": {"style": "llara", "learning_rate": 5e-5, "temperature": 0.05},
     "llara_lr2e-4_t0.05": {"style": "llara", "learning_rate": 2e-4, "temperature": 0.05},
     "llara_lr5e-4_t0.05": {"style": "llara", "learning_rate": 5e-4, "temperature": 0.05},
