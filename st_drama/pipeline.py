@@ -166,6 +166,9 @@ def run_pipeline(
         lambda d: _augment(corpus_path, d, stages["augment"], settings.seed, show_progress),
     )
     train_settings = dict(stages["train"])
+    language_hint = undertrained_language_hint(settings.model, data_path, train_settings.get("steps"))
+    if language_hint is not None:
+        logger.warning(language_hint)
     style = _training_style(train_settings.pop("style", None), llara_adapted=stages["llara"] is not None)
     final_model = runner.run(
         "train",
@@ -309,6 +312,36 @@ def _llara(model: str, corpus: Path, stage_dir: Path, config: dict[str, Any], se
 
     return pretrain(
         model, corpus, stage_dir, resume=True, skip_malformed=True, seed=seed, show_progress=show_progress, **config
+    )
+
+
+# SmolLM2 was pretrained almost only on English: on other languages its loss only starts falling in the second
+# pass over the rows (Arabic ARCD, quick recipe: 0.161 nDCG@10 at 16 steps, 0.263 at 32, 0.303 at 48).
+ENGLISH_CENTRIC_MODELS = {DEFAULT_LLM_NAME}
+STEPS_FOR_AN_UNFAMILIAR_LANGUAGE = 48
+
+
+def undertrained_language_hint(model: str, data_path: str, steps: int | None) -> str | None:
+    """A warning when an English-centric default model is trained for few steps on rows mostly in another
+    language (the ``language`` column written by the augment stage); None otherwise."""
+    if model not in ENGLISH_CENTRIC_MODELS or steps is None or steps >= STEPS_FOR_AN_UNFAMILIAR_LANGUAGE:
+        return None
+    from collections import Counter
+
+    from datasets import load_dataset
+
+    from .augment.text import UNKNOWN_LANGUAGE
+
+    rows = load_dataset(data_path, split="train")
+    if "language" not in rows.column_names or len(rows) == 0:
+        return None
+    language, count = Counter(rows["language"]).most_common(1)[0]
+    if language in ("en", UNKNOWN_LANGUAGE) or count * 2 < len(rows):
+        return None
+    return (
+        f"Most training rows ({count} of {len(rows)}) are in language {language!r}, but {model} is English-centric: "
+        f"{steps} steps undertrain it there (Arabic ARCD: 0.161 nDCG@10 at 16 steps, 0.303 at 48). "
+        f"Consider --train-steps {STEPS_FOR_AN_UNFAMILIAR_LANGUAGE}."
     )
 
 
