@@ -166,9 +166,6 @@ def run_pipeline(
         lambda d: _augment(corpus_path, d, stages["augment"], settings.seed, show_progress),
     )
     train_settings = dict(stages["train"])
-    language_hint = undertrained_language_hint(settings.model, data_path, train_settings.get("steps"))
-    if language_hint is not None:
-        logger.warning(language_hint)
     style = _training_style(train_settings.pop("style", None), llara_adapted=stages["llara"] is not None)
     final_model = runner.run(
         "train",
@@ -183,6 +180,7 @@ def run_pipeline(
             style,
             settings.seed,
             show_progress,
+            source_model=settings.model,
         ),
     )
     evaluation = None
@@ -365,9 +363,13 @@ def _train(
     style: str,
     seed: int,
     show_progress: bool,
+    source_model: str,
 ) -> str:
     from .training.train import train
 
+    language_hint = undertrained_language_hint(source_model, data, config.get("steps"))
+    if language_hint is not None:
+        logger.warning(language_hint)
     trained = train(model, data, stage_dir, style=style, resume=True, seed=seed, show_progress=show_progress, **config)
     if final_dir.exists():
         shutil.rmtree(final_dir)
