@@ -39,7 +39,14 @@ PRESETS: dict[str, dict[str, dict[str, Any] | None]] = {
     "quick": {
         "prune": None,
         "llara": None,
-        "augment": {"sources": ["crop"], "max_docs": None, "rerank": "none", "negatives": 1, "batch_size": 16},
+        "augment": {
+            "sources": ["crop"],
+            "max_docs": None,
+            "rerank": "none",
+            "negatives": 1,
+            "batch_size": 16,
+            "crop": {"context_removal": 1.0},
+        },
         "train": {
             "style": "llara",
             "steps": 16,
@@ -60,6 +67,7 @@ PRESETS: dict[str, dict[str, dict[str, Any] | None]] = {
             "rerank": "none",
             "negatives": 7,
             "batch_size": 16,
+            "crop": {"context_removal": 1.0},
         },
         "train": {
             "epochs": 1.0,
@@ -344,11 +352,12 @@ def undertrained_language_hint(model: str, data_path: str, steps: int | None) ->
 
 
 def _augment(corpus: Path, stage_dir: Path, config: dict[str, Any], seed: int, show_progress: bool) -> str:
-    from .augment import AugmentationGenerator, AugmentConfig, MiningSettings
+    from .augment import AugmentationGenerator, AugmentConfig, CropSettings, MiningSettings
 
     settings = dict(config)
     mining = MiningSettings(num_negatives=settings.pop("negatives"))
-    augment_config = AugmentConfig(seed=seed, mining=mining, **settings)
+    crop = CropSettings(**settings.pop("crop", {}))
+    augment_config = AugmentConfig(seed=seed, mining=mining, crop=crop, **settings)
     output = stage_dir / "data"
     AugmentationGenerator(augment_config).generate(corpus, output, skip_malformed=True, progress=show_progress)
     return str(output)

@@ -3,12 +3,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import datasets
 import pytest
 from conftest import BUNDLED_CRANFIELD
 from sentence_transformers import SentenceTransformer
 
 from st_drama.cli import main, make_parser
 from st_drama.commands.pipeline import stage_overrides
+from st_drama.corpus import load_corpus
 from st_drama.pipeline import PipelineSettings, run_pipeline, undertrained_language_hint
 
 SUBSET_DOCUMENTS = 150
@@ -90,6 +92,11 @@ def test_pipeline_runs_every_stage_then_skips_them_on_rerun(tiny_llama_dir, subs
     assert "| BM25 (`baselines/bm25s`)" not in table  # the pipeline table shows labels
     assert "| BM25 |" in table and "| stage | wall time (s) | reused |" in table
     assert json.loads((output / "results.json").read_text())["stages"].keys() == first["stages"].keys()
+    rows = datasets.load_dataset(str(output / "augment" / "data"), split="train")
+    # The preset cuts each crop out of its own document: a positive holds its query verbatim only as its title.
+    titles = {document.title.strip() for document in load_corpus(subset_dir)}
+    verbatim = [row["query"] for row in rows if " ".join(row["query"].split()) in " ".join(row["positive"].split())]
+    assert len(verbatim) < len(rows) / 4 and set(verbatim) <= titles
 
     second = run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir), show_progress=False)
     assert all(stage["skipped"] for stage in second["stages"].values())

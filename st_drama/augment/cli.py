@@ -39,6 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--negative-ranks", default="30-50", help="First-stage ranks of negatives (default 30-50).")
     parser.add_argument("--rerank-depth", type=int, default=20, help="Candidates reranked (default 20).")
     parser.add_argument("--rerank-negative-ranks", default="10-20", help="Reranked ranks of negatives (10-20).")
+    parser.add_argument(
+        "--crop-context-removal",
+        type=float,
+        default=1.0,
+        help="Probability that a crop is cut out of its own document when that is the positive (default 1; "
+        "0 keeps DRAMA's verbatim positives).",
+    )
     parser.add_argument("--queries-per-doc", type=int, default=1, help="Synthetic queries per document.")
     parser.add_argument("--temperature", type=float, default=0.8, help="Sampling temperature; 0 = greedy.")
     parser.add_argument("--top-p", type=float, default=0.9)
@@ -64,6 +71,7 @@ def parse_ranks(text: str, option: str) -> tuple[int, int]:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~st_drama.augment.generator.AugmentConfig` the command line describes."""
+    from .crop import CropSettings
     from .generation import GenerationSettings
     from .generator import AugmentConfig
     from .llm import SamplingSettings
@@ -83,6 +91,7 @@ def config_from_args(args: argparse.Namespace):
         seed=args.seed,
         chunk_size=args.chunk_size,
         max_docs=args.max_docs,
+        crop=CropSettings(context_removal=args.crop_context_removal),
         generation=GenerationSettings(sampling=sampling, queries_per_document=args.queries_per_doc),
         mining=MiningSettings(
             positive_ranks=parse_ranks(args.positive_ranks, "--positive-ranks"),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from st_drama.corpus import Document, ReadReport, load_corpus
 
-from .crop import REJECT_NO_SPAN, CropSettings, crop_query
+from .crop import REJECT_NO_SPAN, CropSettings, crop_query, without_crop
 from .generation import REJECT_DUPLICATE, GenerationSettings, QueryFilterSettings, SyntheticQueryGenerator
 from .mining import BM25Retriever, CandidateSelector, MinedRow, MiningSettings, Retriever, SentenceTransformerRetriever
 from .rerank import Reranker, RerankSettings, make_reranker
@@ -414,11 +414,21 @@ class _Pipeline:
         return [[candidates[position] for position in order] for candidates, order in pairs]
 
     def _row(self, query: _Query, mined: MinedRow, language: str) -> dict[str, str]:
-        row = {"query": query.text, "positive": self.documents[mined.positive].full_text}
+        row = {"query": query.text, "positive": self._positive_text(query, mined.positive)}
         for number, negative in enumerate(mined.negatives, start=1):
             row[f"negative_{number}"] = self.documents[negative].full_text
         row.update(source=query.source, doc_id=self.documents[query.doc_index].doc_id, language=language)
         return row
+
+    def _positive_text(self, query: _Query, positive: int) -> str:
+        """The positive's text; a crop's own document loses the crop (with probability ``crop.context_removal``)."""
+        document = self.documents[positive]
+        if query.source != "crop" or positive != query.doc_index:
+            return document.full_text
+        rng = random.Random(derive_seed(self.config.seed, "crop-context", document.doc_id))
+        if rng.random() >= self.config.crop.context_removal:
+            return document.full_text
+        return without_crop(document.full_text, query.text, self.config.crop.min_words, title=document.title)
 
 
 def _deduplicated(queries: list[_Query], counts: _ChunkCounts, documents: list[Document]) -> list[_Query]:

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import random
 
-from st_drama.augment.crop import CropSettings, crop_query
+import pytest
+
+from st_drama.augment.crop import CropSettings, crop_query, without_crop
 from st_drama.augment.text import split_sentences
 
 from .conftest import cranfield_documents
@@ -42,3 +44,46 @@ def test_text_of_short_sentences_falls_back_to_a_word_span():
     assert all(len(crop.split()) == 4 and crop in text for crop in crops)
     assert len(crops) > 1
     assert crop_query("aa bb. cc dd.", random.Random(0), CropSettings(min_words=5)) is None
+
+
+def test_a_crop_is_cut_out_of_its_document_whatever_the_whitespace():
+    text = "First sentence stays here.\nThe cropped\n sentence spans   a line break.  Last sentence stays too."
+    context = without_crop(text, "The cropped sentence spans a line break.")
+    assert context == "First sentence stays here. Last sentence stays too."
+    for row in cranfield_documents(20):
+        crop = crop_query(row["text"], random.Random(3))
+        words, context_words, crop_words = row["text"].split(), without_crop(row["text"], crop).split(), crop.split()
+        start = next(i for i in range(len(words)) if words[i : i + len(crop_words)] == crop_words)
+        assert context_words == words[:start] + words[start + len(crop_words) :]
+
+
+def test_a_crop_that_is_absent_or_the_whole_document_leaves_the_text_alone():
+    text = "Only one sentence in this short document."
+    assert without_crop(text, "Only one sentence in this short document.") == text
+    assert without_crop(text, "words that do not occur") == text
+    assert without_crop("a b c d e f g h", "c d", min_words=7) == "a b c d e f g h"
+    assert without_crop("a b c d e f g h", "c d", min_words=6) == "a b e f g h"
+
+
+def test_every_whole_word_occurrence_of_a_crop_is_cut():
+    text = "the wing stalls. lathe wing is here, and the wing stalls. more words follow here"
+    assert without_crop(text, "the wing stalls.") == "lathe wing is here, and more words follow here"
+
+
+def test_context_removal_must_be_a_probability():
+    with pytest.raises(ValueError, match="context_removal"):
+        CropSettings(context_removal=1.5)
+
+
+def test_the_title_stays_at_the_front_of_the_context():
+    full_text = "Emanuel Goldberg Emanuel Goldberg was a chemist. He was born in Moscow and moved to Israel."
+    crop = "Emanuel Goldberg Emanuel Goldberg was a chemist."
+    assert without_crop(full_text, crop) == "He was born in Moscow and moved to Israel."
+    assert without_crop(full_text, crop, title="Emanuel Goldberg") == (
+        "Emanuel Goldberg He was born in Moscow and moved to Israel."
+    )
+    middle = "Emanuel Goldberg He was born in Moscow and moved to Israel."
+    assert without_crop(full_text, "He was born in Moscow and moved to Israel.", title="Emanuel Goldberg") == (
+        "Emanuel Goldberg Emanuel Goldberg was a chemist."
+    )
+    assert without_crop(middle, "absent words here", title="Emanuel Goldberg") == middle

@@ -5,6 +5,7 @@ import json
 import datasets
 import pytest
 
+from st_drama.augment.crop import CropSettings, without_crop
 from st_drama.augment.generation import (
     REJECT_DOCUMENT_COPY,
     REJECT_DUPLICATE,
@@ -98,6 +99,30 @@ def test_crop_only_runs_without_an_llm(small_corpus, tmp_path):
     dataset = generator.generate(small_corpus, tmp_path / "out", progress=False)
     assert len(dataset) == 8 and set(dataset["source"]) == {"crop"}
     assert generator._chat_lm is None
+
+
+def test_a_crop_is_cut_out_of_its_own_document_when_that_is_the_positive(small_corpus, tmp_path):
+    documents = {document.doc_id: document for document in load_corpus(small_corpus)}
+    texts = {doc_id: document.full_text for doc_id, document in documents.items()}
+    cut = run(tiny_config("no/model", sources=("crop",), max_docs=16), small_corpus, tmp_path / "cut")[0]
+    own_document_rows = 0
+    for row in cut:
+        own_text = texts[row["doc_id"]]
+        if row["positive"] in texts.values():  # the first-stage #1 was another document: kept whole
+            assert row["positive"] != own_text
+            continue
+        own_document_rows += 1
+        title = documents[row["doc_id"]].title
+        assert row["positive"] == without_crop(own_text, row["query"], title=title) != own_text
+        assert row["positive"].startswith(title)
+        if " ".join(row["query"].split()) in " ".join(row["positive"].split()):
+            assert row["query"].strip() == title.strip()  # only a crop of the title itself stays (as the title)
+    assert own_document_rows >= 12
+    config = tiny_config("no/model", sources=("crop",), max_docs=16, crop=CropSettings(context_removal=0.0))
+    verbatim = run(config, small_corpus, tmp_path / "verbatim")[0]
+    assert verbatim["query"] == cut["query"]
+    assert all(row["positive"] in texts.values() for row in verbatim)
+    assert sum(row["positive"] == texts[row["doc_id"]] for row in verbatim) == own_document_rows
 
 
 @pytest.mark.parametrize("kind", ["pointwise", "listwise"])
