@@ -34,7 +34,8 @@ STAGES = ("prune", "llara", "augment", "train", "evaluate")
 # (four and a half minutes of training, five of evaluation with three dense models). At its 16 steps, LLaRA's
 # framing, a learning rate of 2e-4 and temperature 0.02 (LLaRA's) train best of what we measured on Cranfield
 # (nDCG@10 0.294; 0.276 at temperature 0.05, 0.242 in DRAMA's framing, 0.139 in DRAMA's framing at 5e-5; see the
-# README's Results). "full" is the quality recipe (hours on a CPU, minutes on a GPU).
+# README's Results). Cutting each crop out of its positive lifted the quick pipeline's mean nDCG@10 over the four
+# shared collections from 0.274 to 0.325. "full" is the quality recipe (hours on a CPU, minutes on a GPU).
 PRESETS: dict[str, dict[str, dict[str, Any] | None]] = {
     "quick": {
         "prune": None,

@@ -26,7 +26,7 @@ class CropSettings:
         span_words: Length of the word span taken when no sentence qualifies.
         context_removal: Probability that the crop is cut out of its document when that document is the row's
             positive, so the query must be matched to its context rather than found verbatim. 0 keeps DRAMA's
-            verbatim positives. On Cranfield (quick preset) 1.0 raised nDCG@10 from 0.294 to 0.321.
+            verbatim positives. Quick pipeline, mean nDCG@10 over four collections: 0.274 at 0, 0.325 at 1.
     """
 
     min_words: int = 5
