@@ -189,7 +189,6 @@ def run_pipeline(
             style,
             settings.seed,
             show_progress,
-            source_model=settings.model,
         ),
     )
     evaluation = None
@@ -322,36 +321,6 @@ def _llara(model: str, corpus: Path, stage_dir: Path, config: dict[str, Any], se
     )
 
 
-# SmolLM2 was pretrained almost only on English: on other languages its loss only starts falling in the second
-# pass over the rows (Arabic ARCD, quick recipe: 0.161 nDCG@10 at 16 steps, 0.263 at 32, 0.303 at 48).
-ENGLISH_CENTRIC_MODELS = {DEFAULT_LLM_NAME}
-STEPS_FOR_AN_UNFAMILIAR_LANGUAGE = 48
-
-
-def undertrained_language_hint(model: str, data_path: str, steps: int | None) -> str | None:
-    """A warning when an English-centric default model is trained for few steps on rows mostly in another
-    language (the ``language`` column written by the augment stage); None otherwise."""
-    if model not in ENGLISH_CENTRIC_MODELS or steps is None or steps >= STEPS_FOR_AN_UNFAMILIAR_LANGUAGE:
-        return None
-    from collections import Counter
-
-    from datasets import load_dataset
-
-    from .augment.text import UNKNOWN_LANGUAGE
-
-    rows = load_dataset(data_path, split="train")
-    if "language" not in rows.column_names or len(rows) == 0:
-        return None
-    language, count = Counter(rows["language"]).most_common(1)[0]
-    if language in ("en", UNKNOWN_LANGUAGE) or count * 2 < len(rows):
-        return None
-    return (
-        f"Most training rows ({count} of {len(rows)}) are in language {language!r}, but {model} is English-centric: "
-        f"{steps} steps undertrain it there (Arabic ARCD: 0.161 nDCG@10 at 16 steps, 0.303 at 48). "
-        f"Consider --train-steps {STEPS_FOR_AN_UNFAMILIAR_LANGUAGE}."
-    )
-
-
 def _augment(corpus: Path, stage_dir: Path, config: dict[str, Any], seed: int, show_progress: bool) -> str:
     from .augment import AugmentationGenerator, AugmentConfig, CropSettings, MiningSettings
 
@@ -373,13 +342,9 @@ def _train(
     style: str,
     seed: int,
     show_progress: bool,
-    source_model: str,
 ) -> str:
     from .training.train import train
 
-    language_hint = undertrained_language_hint(source_model, data, config.get("steps"))
-    if language_hint is not None:
-        logger.warning(language_hint)
     trained = train(model, data, stage_dir, style=style, resume=True, seed=seed, show_progress=show_progress, **config)
     if final_dir.exists():
         shutil.rmtree(final_dir)

@@ -11,7 +11,7 @@ from sentence_transformers import SentenceTransformer
 from st_drama.cli import main, make_parser
 from st_drama.commands.pipeline import stage_overrides
 from st_drama.corpus import load_corpus
-from st_drama.pipeline import PipelineSettings, run_pipeline, undertrained_language_hint
+from st_drama.pipeline import PipelineSettings, run_pipeline
 
 SUBSET_DOCUMENTS = 150
 
@@ -175,27 +175,3 @@ def test_command_line_stage_options_become_overrides():
     assert overrides("--style", "drama", "--no-evaluate") == {"train": {"style": "drama"}, "evaluate": None}
     settings = PipelineSettings.from_preset("quick", overrides=overrides("--llara"))
     assert settings.stages["llara"]["steps"] == 60  # turned on from the short default, not silently left off
-
-
-def _augmented_rows(folder: Path, languages: list[str]) -> str:
-    from datasets import Dataset
-
-    rows = {"query": [f"q{i}" for i in range(len(languages))], "positive": ["p"] * len(languages)}
-    (folder / "data").mkdir(parents=True)
-    Dataset.from_dict({**rows, "language": languages}).to_parquet(str(folder / "data" / "chunk-000000.parquet"))
-    return str(folder)
-
-
-def test_few_steps_on_a_language_the_default_model_barely_knows_are_flagged(tmp_path):
-    arabic = _augmented_rows(tmp_path / "ar", ["ar"] * 3 + ["en"])
-    hint = undertrained_language_hint("smollm2-135m", arabic, steps=16)
-    assert hint is not None and "3 of 4" in hint and "'ar'" in hint and "--train-steps 48" in hint
-
-
-def test_english_rows_other_models_and_enough_steps_are_not_flagged(tmp_path):
-    english = _augmented_rows(tmp_path / "en", ["en"] * 3 + ["ar"])
-    arabic = _augmented_rows(tmp_path / "ar", ["ar"] * 4)
-    assert undertrained_language_hint("smollm2-135m", english, steps=16) is None
-    assert undertrained_language_hint("some/multilingual-llm", arabic, steps=16) is None
-    assert undertrained_language_hint("smollm2-135m", arabic, steps=48) is None
-    assert undertrained_language_hint("smollm2-135m", arabic, steps=None) is None
