@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .crop import CropSettings
+
 EPILOG = """\
 Output: parquet files under OUTPUT_DIR/data (one per chunk of documents) and a README.md summary. Load with
 datasets.load_dataset(OUTPUT_DIR, split="train"); keep the trainer's columns with
@@ -42,9 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--crop-context-removal",
         type=float,
-        default=1.0,
-        help="Probability that a crop is cut out of its own document when that is the positive (default 1; "
-        "0 keeps DRAMA's verbatim positives).",
+        default=CropSettings.context_removal,
+        help="Probability that a crop is cut out of its own document when that is the positive (default "
+        "%(default)s; 0 keeps DRAMA's verbatim positives).",
     )
     parser.add_argument("--queries-per-doc", type=int, default=1, help="Synthetic queries per document.")
     parser.add_argument("--temperature", type=float, default=0.8, help="Sampling temperature; 0 = greedy.")
@@ -71,7 +73,6 @@ def parse_ranks(text: str, option: str) -> tuple[int, int]:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~st_drama.augment.generator.AugmentConfig` the command line describes."""
-    from .crop import CropSettings
     from .generation import GenerationSettings
     from .generator import AugmentConfig
     from .llm import SamplingSettings
