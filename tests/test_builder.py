@@ -70,6 +70,46 @@ def test_saved_model_reloads_to_identical_embeddings(tiny_llama_dir, tmp_path, s
     np.testing.assert_array_equal(build_model(str(tmp_path)).encode_query(QUERIES), model.encode_query(QUERIES))
 
 
+LONG_DOCUMENT = "an experimental study of a wing in a propeller slipstream " * 12
+
+
+def window_embeddings(model, text):
+    """Each window of ``text`` pooled on its own (one window per forward pass), and its token count."""
+    backbone, pooling = model.eval()[0], model[1]
+    features = backbone.preprocess([text], task="document")
+    embeddings = []
+    for row, mask in zip(features["input_ids"], features["attention_mask"], strict=True):
+        window = backbone._pad([row[mask.bool()].tolist()])
+        with torch.no_grad():
+            embeddings.append(pooling(backbone(window))["sentence_embedding"][0])
+    return torch.stack(embeddings), features["chunk_length"].float()
+
+
+@pytest.mark.parametrize("style", ["drama", "llara"])
+def test_chunked_embedding_is_the_length_weighted_mean_of_its_windows(tiny_llama_dir, style):
+    length = 64 if style == "llara" else 32  # room for LLaRA's prompt tokens
+    model = build_model(str(tiny_llama_dir), style=style, max_seq_length=length, max_chunks=4).eval()
+    windows, lengths = window_embeddings(model, LONG_DOCUMENT)
+    assert len(windows) > 1
+    expected = (torch.nn.functional.normalize(windows, dim=-1) * lengths[:, None]).sum(dim=0)
+    expected = torch.nn.functional.normalize(expected, dim=0)
+    embeddings = model.encode_document([LONG_DOCUMENT, DOCUMENTS[1]], convert_to_tensor=True)
+    torch.testing.assert_close(embeddings[0], expected, atol=1e-5, rtol=1e-5)
+    truncating = build_model(str(tiny_llama_dir), style=style, max_seq_length=length)
+    truncated = truncating.encode_document([LONG_DOCUMENT, DOCUMENTS[1]], convert_to_tensor=True)
+    assert not torch.allclose(embeddings[0], truncated[0], atol=1e-3)
+    # A text that fits in one window embeds as without chunking.
+    torch.testing.assert_close(embeddings[1], truncated[1], atol=1e-6, rtol=1e-6)
+
+
+def test_max_chunks_is_saved_with_the_model(tiny_llama_dir, tmp_path):
+    model = build_model(str(tiny_llama_dir), max_seq_length=32, max_chunks=3)
+    model.save(str(tmp_path))
+    reloaded = SentenceTransformer(str(tmp_path), trust_remote_code=True)
+    assert reloaded[0].max_chunks == 3
+    np.testing.assert_array_equal(reloaded.encode_document([LONG_DOCUMENT]), model.encode_document([LONG_DOCUMENT]))
+
+
 BLOCK_ST_DRAMA = textwrap.dedent(
     """
     import sys
@@ -149,3 +189,13 @@ def test_default_model_is_bidirectional_and_round_trips(smollm2_dir, tmp_path):
     reloaded = SentenceTransformer(str(tmp_path), trust_remote_code=True)
     np.testing.assert_array_equal(reloaded.encode_query(QUERIES[:1] + DOCUMENTS), embeddings)
     shutil.rmtree(tmp_path)
+
+    # Long documents in windows: the real model's embedding is the length-weighted mean of its windows'.
+    backbone.max_chunks = 3
+    windows, lengths = window_embeddings(model, LONG_DOCUMENT)
+    expected = torch.nn.functional.normalize(
+        (torch.nn.functional.normalize(windows, dim=-1) * lengths[:, None]).sum(dim=0), dim=0
+    )
+    chunked = model.encode_document([LONG_DOCUMENT], convert_to_tensor=True)[0]
+    assert len(windows) > 1
+    torch.testing.assert_close(chunked, expected, atol=1e-4, rtol=1e-4)

@@ -51,7 +51,7 @@ def tiny_settings(model: Path, train_steps: int = 3, **more_overrides: dict) -> 
         {
             "augment": {"negatives": 2},
             "train": {"steps": train_steps, "batch_size": 4, "max_negatives": 2, "max_seq_length": 64},
-            "evaluate": {"baselines": ["bm25", "backbone"], "max_seq_length": 64},
+            "evaluate": {"baselines": ["bm25", "backbone"], "max_seq_length": 48},
             **more_overrides,
         },
     )
@@ -86,6 +86,8 @@ def test_pipeline_runs_every_stage_then_skips_them_on_rerun(tiny_llama_dir, subs
     model_dir = output / "model"
     model = SentenceTransformer(str(model_dir), trust_remote_code=True)
     assert model.encode_query(["lift of a wing"]).shape == (1, 64)
+    # The saved model encodes as it was evaluated (48 tokens), not as it was trained (64).
+    assert model.max_seq_length == 48
     card = (model_dir / "README.md").read_text()
     assert "## st-drama recipe and evaluation" in card and "run-trained" in card
     table = (output / "results.md").read_text()

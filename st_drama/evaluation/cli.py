@@ -51,6 +51,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="Maximum tokens per text for MODEL and the untrained backbone (default: their own).",
     )
+    parser.add_argument(
+        "--max-chunks",
+        type=int,
+        default=None,
+        help="Cut texts longer than the maximum length into up to this many windows and average their embeddings "
+        "(st-drama models: MODEL and the untrained backbone; default: their own, 1 truncates).",
+    )
     parser.add_argument("--overwrite", action="store_true", help="Recompute results already in --output.")
     parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
     parser.set_defaults(func=run)
@@ -72,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         max_seq_length=args.max_seq_length,
+        max_chunks=args.max_chunks,
         overwrite=args.overwrite,
         show_progress=not args.no_progress,
     )

@@ -70,7 +70,7 @@ def build_model_meta(
         n_parameters=n_parameters,
         n_embedding_parameters=n_embedding_parameters,
         memory_usage_mb=round(n_bytes / MEGABYTE),
-        max_tokens=model.max_seq_length,
+        max_tokens=model.max_seq_length * getattr(model[0], "max_chunks", 1),
         embed_dim=_embedding_sizes(embed_dim, matryoshka_dims),
         license=license,
         open_weights=open_weights,

@@ -133,6 +133,7 @@ def evaluate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: str | None = None,
     max_seq_length: int | None = None,
+    max_chunks: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
@@ -158,6 +159,9 @@ def evaluate(
         device: Device for the dense models (default: sentence-transformers' choice).
         max_seq_length: Maximum tokens per text for the model and the untrained backbone (default: their own);
             all-MiniLM-L6-v2 keeps its own.
+        max_chunks: Cut texts longer than ``max_seq_length`` into up to this many windows whose embeddings are
+            averaged (:class:`~st_drama.models.LlamaBackbone`'s ``max_chunks``), for the model and the untrained
+            backbone when they are st-drama models (default: their own; 1 truncates).
         cache_dir: MTEB's result cache (default ``output_dir/mteb``); share one between runs so that unchanged
             models (baselines) are not evaluated again.
         overwrite: Recompute results already in the MTEB cache.
@@ -180,8 +184,8 @@ def evaluate(
         loaded = candidate.load()
         load_time = time.perf_counter() - start
         if isinstance(loaded, SentenceTransformer):
-            if max_seq_length and candidate.key in (MODEL_KEY, "backbone"):
-                loaded.max_seq_length = max_seq_length
+            if candidate.key in (MODEL_KEY, "backbone"):
+                apply_inference_settings(loaded, max_seq_length, max_chunks)
             meta = _dense_meta(candidate, loaded, model_name, model_meta)
             if candidate.key == MODEL_KEY:
                 files["model_meta"] = save_model_meta(meta, output_dir / "model_meta.json", loaded)
@@ -201,6 +205,27 @@ def evaluate(
     results = EvaluationResults([task.metadata.name for task in task_list], runs, _global_settings(), files)
     _write_outputs(results, output_dir, cache)
     return results
+
+
+def apply_inference_settings(
+    model: SentenceTransformer, max_seq_length: int | None = None, max_chunks: int | None = None
+) -> None:
+    """Set the encoding length and, on an st-drama backbone, the number of windows per long text (None: keep)."""
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    if max_chunks is None:
+        return
+    first_module = model[0]
+    if not hasattr(first_module, "max_chunks"):
+        if max_chunks > 1:
+            raise ValueError(
+                f"max_chunks={max_chunks} needs an st-drama LlamaBackbone; this model starts with "
+                f"{type(first_module).__name__}."
+            )
+        return
+    if max_chunks < 1:
+        raise ValueError(f"max_chunks must be at least 1, got {max_chunks}.")
+    first_module.max_chunks = int(max_chunks)
 
 
 def _candidates(

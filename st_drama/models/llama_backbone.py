@@ -54,6 +54,11 @@ class LlamaBackbone(InputModule):
         append_eos: Append the tokenizer's EOS token to every text. Defaults to True unless the formats end in
             special prompt tokens (LLaRA), whose states are the embedding.
         padding_side: ``"right"`` or ``"left"``.
+        max_chunks: Texts longer than ``max_seq_length`` are cut into up to this many windows, each framed and
+            embedded on its own; :class:`~st_drama.models.TokenPooling` averages the windows' unit-length
+            embeddings, weighted by their token counts, into the text's embedding. 1 (default) truncates. An
+            inference setting: while the module is in training mode texts are truncated, so that batches keep
+            one row per text.
         model_kwargs: Passed to ``AutoModel.from_pretrained`` (e.g. ``{"dtype": torch.bfloat16,
             "attn_implementation": "eager"}``); the attention implementation defaults to sdpa.
         processor_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
@@ -72,6 +77,7 @@ class LlamaBackbone(InputModule):
         "default_task",
         "append_eos",
         "padding_side",
+        "max_chunks",
     ]
     save_in_root = True
 
@@ -85,6 +91,7 @@ class LlamaBackbone(InputModule):
         default_task: str = "document",
         append_eos: bool | None = None,
         padding_side: str = "right",
+        max_chunks: int = 1,
         model_kwargs: dict[str, Any] | None = None,
         processor_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
@@ -105,6 +112,9 @@ class LlamaBackbone(InputModule):
             raise ValueError(f"default_task {default_task!r} is not one of the tasks {sorted(self.task_formats)}.")
         self.default_task = default_task
         self.padding_side = padding_side
+        if int(max_chunks) < 1:
+            raise ValueError(f"max_chunks must be at least 1, got {max_chunks!r}.")
+        self.max_chunks = int(max_chunks)
         ends_in_prompt_tokens = any(fmt["special_tokens"] for fmt in self.task_formats.values())
         self.append_eos = (not ends_in_prompt_tokens) if append_eos is None else bool(append_eos)
 
@@ -239,25 +249,43 @@ class LlamaBackbone(InputModule):
                 f"({framing_length} tokens); raise max_seq_length."
             )
         framed = [task_format["prefix"] + (prompt or "") + text for text in texts]
+        windows = self._window_plan(task_format["prefix"] + (prompt or ""), budget)
         # Ask for one token more than fits: getting it back means the text was cut.
-        body_ids = self.tokenizer(framed, add_special_tokens=False, truncation=True, max_length=budget + 1)[
+        body_ids = self.tokenizer(framed, add_special_tokens=False, truncation=True, max_length=windows.capacity + 1)[
             "input_ids"
         ]
-        sequences = []
+        sequences, owners, window_lengths = [], [], []
         truncated = 0
         for index, ids in enumerate(body_ids):
-            if len(ids) > budget:
-                ids = ids[:budget]
+            if len(ids) > windows.capacity:
+                ids = ids[: windows.capacity]
                 truncated += 1
-            sequence = self._leading_ids + ids + suffix_ids + self._trailing_ids
-            if not sequence:
-                raise ValueError(
-                    f"Input {index} is empty and the {task!r} framing adds no token (append_eos=False, no prompt); "
-                    "there is nothing to embed."
-                )
-            sequences.append(sequence)
+            for window in windows.split(ids):
+                sequence = self._leading_ids + window + suffix_ids + self._trailing_ids
+                if not sequence:
+                    raise ValueError(
+                        f"Input {index} is empty and the {task!r} framing adds no token (append_eos=False, no "
+                        "prompt); there is nothing to embed."
+                    )
+                sequences.append(sequence)
+                owners.append(index)
+                window_lengths.append(len(window))
         self._count_truncation(truncated, len(texts), max_length)
-        return self._pad(sequences)
+        features = self._pad(sequences)
+        if windows.count > 1:
+            features["chunk_owner"] = torch.tensor(owners, dtype=torch.long)
+            features["chunk_length"] = torch.tensor(window_lengths, dtype=torch.long)
+        return features
+
+    def _window_plan(self, framing_text: str, budget: int) -> _WindowPlan:
+        """How texts are cut for this call: one window (training, ``max_chunks=1``) or up to ``max_chunks``, where
+        every window after the first starts with the task prefix again."""
+        if self.training or self.max_chunks == 1:
+            return _WindowPlan(budget, [], 1)
+        repeated_ids = self.tokenizer(framing_text, add_special_tokens=False)["input_ids"] if framing_text else []
+        if budget - len(repeated_ids) < 1:  # no room for text after a repeated prefix
+            return _WindowPlan(budget, [], 1)
+        return _WindowPlan(budget, repeated_ids, self.max_chunks)
 
     def tokenize(self, texts: Sequence[str], **kwargs: Any) -> dict[str, torch.Tensor]:
         """sentence-transformers 5.x entry point; same as :meth:`preprocess`."""
@@ -406,6 +434,24 @@ class LlamaBackbone(InputModule):
     def __repr__(self) -> str:
         architecture = type(self.auto_model).__name__
         return f"LlamaBackbone({{'architecture': '{architecture}', **{self.get_config_dict()}}})"
+
+
+class _WindowPlan:
+    """Cuts a framed text's token ids into windows of at most ``budget`` tokens: the first as it is, each later
+    one ``repeated_ids`` (the task prefix) followed by the next stretch of text."""
+
+    def __init__(self, budget: int, repeated_ids: list[int], count: int) -> None:
+        self.budget = budget
+        self.repeated_ids = repeated_ids
+        self.count = count
+        self.stride = budget - len(repeated_ids)
+        self.capacity = budget + (count - 1) * self.stride
+
+    def split(self, ids: list[int]) -> list[list[int]]:
+        windows = [ids[: self.budget]]
+        for start in range(self.budget, len(ids), self.stride):
+            windows.append(self.repeated_ids + ids[start : start + self.stride])
+        return windows
 
 
 _HUB_KWARGS = ("revision", "token", "local_files_only", "trust_remote_code")

@@ -31,6 +31,10 @@ class TokenPooling(Module):
 
     Averages accumulate in float32 whatever the model's dtype; the result has the token states' dtype.
 
+    When the backbone cut long texts into windows (``LlamaBackbone(max_chunks=...)``, features ``chunk_owner`` and
+    ``chunk_length``), each window is pooled on its own and a text's embedding is the average of its windows' unit
+    vectors, weighted by their token counts: one row per text again.
+
     Args:
         embedding_dimension: Size of the token states (the backbone's hidden size).
         mode: One of ``"mean"``, ``"last_token"``, ``"prompt_tokens"``.
@@ -55,6 +59,8 @@ class TokenPooling(Module):
             pooled = last_token(token_states, features["attention_mask"])
         else:
             pooled = masked_mean(token_states, self._prompt_token_mask(features))
+        if "chunk_owner" in features:
+            pooled = merge_windows(pooled, features["chunk_owner"], features["chunk_length"])
         features["sentence_embedding"] = pooled.to(token_states.dtype)
         return features
 
@@ -85,6 +91,25 @@ def masked_mean(token_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = mask.to(torch.float32).unsqueeze(-1)
     summed = (token_states.to(torch.float32) * weights).sum(dim=1)
     return summed / weights.sum(dim=1).clamp(min=1.0)
+
+
+def merge_windows(pooled: torch.Tensor, owner: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """One row per text: the token-count-weighted average of its windows' unit-length embeddings; a text that
+    fitted in one window keeps its pooled vector as it is.
+
+    Unit vectors first, so that a window's say depends on its length and not on the norm of its states."""
+    pooled = pooled.to(torch.float32)
+    owner = owner.to(pooled.device)
+    weights = length.to(device=pooled.device, dtype=torch.float32).unsqueeze(-1)
+    text_count = int(owner.max()) + 1
+    unit = torch.nn.functional.normalize(pooled, dim=-1)
+    summed = torch.zeros(text_count, pooled.shape[-1], device=pooled.device).index_add_(0, owner, unit * weights)
+    total = torch.zeros(text_count, 1, device=pooled.device).index_add_(0, owner, weights)
+    merged = summed / total.clamp(min=1.0)
+    windows_per_text = torch.bincount(owner, minlength=text_count)
+    single_rows = (windows_per_text[owner] == 1).nonzero().flatten()
+    merged[owner[single_rows]] = pooled[single_rows]
+    return merged
 
 
 def last_token(token_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

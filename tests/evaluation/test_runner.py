@@ -89,6 +89,25 @@ def test_llm_model_is_its_own_backbone_and_bf16_follows_the_cpu(tiny_llama_dir, 
     assert 0.0 <= run.scores["topics"].ndcg_at_10 <= 1.0
 
 
+def test_max_chunks_reaches_the_model_and_keeps_its_results_apart(tiny_model_dir, tmp_path):
+    topics = write_topics_folder(tmp_path / "topics")
+    kwargs = dict(baselines="", output_dir=tmp_path / "out", bf16=False, show_progress=False, max_seq_length=24)
+    truncating = evaluate(tiny_model_dir, topics, **kwargs).run("model")
+    chunking = evaluate(tiny_model_dir, topics, max_chunks=3, **kwargs).run("model")
+    assert chunking.revision != truncating.revision and not chunking.scores["topics"].cached
+    assert json.loads((tmp_path / "out" / "model_meta.json").read_text())["max_tokens"] == 24 * 3
+
+
+def test_max_chunks_on_a_model_without_an_st_drama_backbone_is_refused():
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize
+
+    from st_drama.evaluation.runner import apply_inference_settings
+
+    with pytest.raises(ValueError, match="max_chunks=2 needs an st-drama LlamaBackbone; this model starts with"):
+        apply_inference_settings(SentenceTransformer(modules=[Normalize()]), max_chunks=2)
+
+
 @pytest.mark.real_model
 def test_smollm2_evaluation_on_tiny_folders(smollm2_dir, tmp_path):
     topics = write_topics_folder(tmp_path / "topics")

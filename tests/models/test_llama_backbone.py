@@ -159,6 +159,48 @@ def test_llara_truncation_never_cuts_the_prompt(tiny_llama_dir):
     assert features["prompt_token_mask"][0, -8:].all()
 
 
+LONG_TEXT = "the boundary layer of a wing at supersonic speed " * 20
+
+
+def test_long_text_is_cut_into_windows_that_each_carry_the_framing(tiny_llama_dir):
+    backbone = make_backbone(tiny_llama_dir, max_seq_length=12, max_chunks=3)
+    tokenizer = backbone.tokenizer
+    features = backbone.preprocess([LONG_TEXT, "short"], task="query")
+    assert features["chunk_owner"].tolist() == [0, 0, 0, 1]
+    rows = [
+        ids[mask.bool()].tolist() for ids, mask in zip(features["input_ids"], features["attention_mask"], strict=True)
+    ]
+    assert [len(row) for row in rows[:3]] == [12, 12, 12]
+    assert all(row[-1] == tokenizer.eos_token_id for row in rows)
+    assert all(tokenizer.decode(row[:-1]).startswith("Query: ") for row in rows)
+    # Windows follow each other: the text's tokens, in order, with the prefix repeated.
+    prefix_length = len(tokenizer("Query: ", add_special_tokens=False)["input_ids"])
+    text_ids = tokenizer("Query: " + LONG_TEXT, add_special_tokens=False)["input_ids"]
+    joined = rows[0][:-1] + rows[1][prefix_length:-1] + rows[2][prefix_length:-1]
+    assert joined == text_ids[: len(joined)]
+    assert features["chunk_length"].tolist() == [11, 11, 11, len(rows[3]) - 1]
+    assert (backbone.num_texts_truncated, backbone.num_texts_seen) == (1, 2)  # longer than three windows
+
+
+def test_training_mode_truncates_to_one_window_per_text(tiny_llama_dir):
+    backbone = make_backbone(tiny_llama_dir, max_seq_length=12, max_chunks=3).train()
+    features = backbone.preprocess([LONG_TEXT, "short"], task="query")
+    assert features["input_ids"].shape[0] == 2 and "chunk_owner" not in features
+
+
+def test_llara_windows_each_end_in_the_prompt_tokens(tiny_llama_dir):
+    backbone = make_backbone(tiny_llama_dir, "causal", prompt_style="llara", max_seq_length=60, max_chunks=2)
+    features = backbone.preprocess([LONG_TEXT], task="document")
+    assert features["chunk_owner"].tolist() == [0, 0]
+    assert features["prompt_token_mask"].sum(dim=-1).tolist() == [8, 8]
+    assert features["prompt_token_mask"][:, -8:].all()
+
+
+def test_max_chunks_below_one_is_refused(tiny_llama_dir):
+    with pytest.raises(ValueError, match="max_chunks must be at least 1"):
+        make_backbone(tiny_llama_dir, max_chunks=0)
+
+
 @pytest.mark.parametrize("text", ["", "   \n\t ", "caf\udce9 au lait", "x"])
 def test_degenerate_texts_embed_to_finite_states(tiny_llama_dir, text):
     backbone = make_backbone(tiny_llama_dir)
