@@ -380,22 +380,9 @@ def _evaluate(
         show_progress=show_progress,
         **config,
     )
-    _store_inference_settings(Path(model), config)
+    # evaluate() set the evaluation's length and windows on `trained`: save them so the model encodes as evaluated.
+    trained[0].save_config(model)
     return str(stage_dir)
-
-
-def _store_inference_settings(model_dir: Path, config: dict[str, Any]) -> None:
-    """Write the evaluation's encoding length and windows per text into the saved model, so that it encodes as it
-    was evaluated."""
-    from .models import LlamaBackbone
-
-    settings = {key: config[key] for key in ("max_seq_length", "max_chunks") if config.get(key)}
-    config_path = model_dir / LlamaBackbone.config_file_name
-    if not settings or not config_path.is_file():
-        return
-    backbone_config = json.loads(config_path.read_text(encoding="utf-8"))
-    backbone_config.update(settings)
-    config_path.write_text(json.dumps(backbone_config, indent=2), encoding="utf-8")
 
 
 def _has_judgements(corpus: Path) -> bool:

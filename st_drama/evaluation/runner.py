@@ -223,9 +223,7 @@ def apply_inference_settings(
                 f"{type(first_module).__name__}."
             )
         return
-    if max_chunks < 1:
-        raise ValueError(f"max_chunks must be at least 1, got {max_chunks}.")
-    first_module.max_chunks = int(max_chunks)
+    first_module.max_chunks = max_chunks
 
 
 def _candidates(

@@ -112,9 +112,7 @@ class LlamaBackbone(InputModule):
             raise ValueError(f"default_task {default_task!r} is not one of the tasks {sorted(self.task_formats)}.")
         self.default_task = default_task
         self.padding_side = padding_side
-        if int(max_chunks) < 1:
-            raise ValueError(f"max_chunks must be at least 1, got {max_chunks!r}.")
-        self.max_chunks = int(max_chunks)
+        self.max_chunks = max_chunks
         ends_in_prompt_tokens = any(fmt["special_tokens"] for fmt in self.task_formats.values())
         self.append_eos = (not ends_in_prompt_tokens) if append_eos is None else bool(append_eos)
 
@@ -196,6 +194,17 @@ class LlamaBackbone(InputModule):
         self.register_buffer("prompt_token_ids", torch.tensor(special_ids, dtype=torch.long), persistent=False)
         pad_id = self.tokenizer.pad_token_id
         self._pad_id = pad_id if pad_id is not None else (eos_id if eos_id is not None else 0)
+
+    @property
+    def max_chunks(self) -> int:
+        """Windows per long text at inference (1 truncates); checked whenever it is set."""
+        return self._max_chunks
+
+    @max_chunks.setter
+    def max_chunks(self, value: int) -> None:
+        if int(value) < 1:
+            raise ValueError(f"max_chunks must be at least 1, got {value!r}.")
+        self._max_chunks = int(value)
 
     def suffix_ids(self, task: str) -> list[int]:
         """Token ids placed after the text for ``task``: the suffix text and the special prompt tokens."""
