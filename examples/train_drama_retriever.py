@@ -2,9 +2,9 @@
 
 The pieces st-drama provides are used directly, so each step can be swapped for your own:
 
-1. ``AugmentationGenerator`` turns a corpus into (query, positive, negative_1..k) rows: cropped sentences as queries
-   (add ``"synthetic"`` to the sources for LLM-written queries), BM25 positives from ranks 1-10 and hard negatives
-   from ranks 30-50.
+1. ``AugmentationGenerator`` turns a corpus into (query, positive, negative_1..k) rows: cropped sentences and
+   document titles as queries (add ``"synthetic"`` to the sources for LLM-written queries), BM25 positives from
+   ranks 1-10 (a title's own document) and hard negatives from ranks 30-50.
 2. ``build_model`` wraps the LLM as a bidirectional, mean-pooled retriever with the ``Query: `` prefix on queries.
 3. sentence-transformers' InfoNCE loss (``MultipleNegativesRankingLoss``) inside ``MatryoshkaLoss``, with
    ``router_mapping`` sending the query column through ``encode_query`` framing and the rest as documents.
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     output = Path(args.output)
 
     mining = MiningSettings(num_negatives=args.negatives)
-    config = AugmentConfig(sources=["crop"], max_docs=args.max_docs, mining=mining)
+    config = AugmentConfig(sources=["crop", "title"], max_docs=args.max_docs, mining=mining)
     rows = AugmentationGenerator(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
     columns = ["query", "positive", *(f"negative_{i}" for i in range(1, args.negatives + 1))]
     train_dataset = rows.select_columns(columns)

@@ -156,6 +156,8 @@ def test_missing_corpus_and_unknown_settings_are_refused(tmp_path):
         PipelineSettings.from_preset("quick", overrides={"distill": {}})
     with pytest.raises(ValueError, match="cannot be turned off"):
         PipelineSettings.from_preset("quick", overrides={"train": None})
+    with pytest.raises(ValueError, match=r"augment sources .* got \['crop', 'titles'\]"):
+        PipelineSettings.from_preset("quick", overrides={"augment": {"sources": ["crop", "titles"]}})
 
 
 def test_pipeline_command_prints_the_results(tiny_llama_dir, subset_dir, tmp_path, capsys):
@@ -175,5 +177,8 @@ def test_command_line_stage_options_become_overrides():
     assert overrides() == {}
     assert overrides("--llara", "--train-steps", "8") == {"llara": {}, "train": {"steps": 8}}
     assert overrides("--style", "drama", "--no-evaluate") == {"train": {"style": "drama"}, "evaluate": None}
+    assert overrides("--sources", "crop, title") == {"augment": {"sources": ["crop", "title"]}}
+    settings = PipelineSettings.from_preset("quick", overrides=overrides("--sources", "title"))
+    assert settings.stages["augment"]["sources"] == ["title"] and settings.stages["augment"]["negatives"] == 1
     settings = PipelineSettings.from_preset("quick", overrides=overrides("--llara"))
     assert settings.stages["llara"]["steps"] == 60  # turned on from the short default, not silently left off

@@ -27,7 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("corpus", help="BEIR folder, corpus .jsonl, folder of .txt/.md files, or 'cranfield'.")
     parser.add_argument("output_dir", help="Output folder (rerun the same command to resume).")
     parser.add_argument("--llm", default="smollm2-135m", help="Chat LLM folder, or 'smollm2-135m' (default).")
-    parser.add_argument("--sources", default="crop,synthetic", help="Comma-separated: crop, synthetic.")
+    parser.add_argument(
+        "--sources",
+        default="crop,synthetic",
+        help="Comma-separated: crop, synthetic, title (a document's title as the query for its text).",
+    )
     parser.add_argument("--rerank", choices=("none", "listwise", "pointwise", "pairrm"), default="none")
     parser.add_argument("--negatives", type=int, default=7, help="Hard negatives per row (default 7).")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""The augmentation pipeline: queries (cropped sentences, LLM synthetic queries) -> first-stage candidates ->
+"""The augmentation pipeline: queries (cropped sentences, LLM synthetic queries, titles) -> first-stage candidates ->
 optional LLM reranking -> rows ``query, positive, negative_1..k, source, doc_id, language``, written chunk by chunk.
 
 Each chunk of documents is made from the corpus, the settings, the seed and the chunk's index only, so a killed run
@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -37,8 +38,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("crop", "synthetic")
+SOURCES = ("crop", "synthetic", "title")
+# DRAMA's query sources; "title" (a document's title as the query for the rest of it) is opt-in.
+DEFAULT_SOURCES = ("crop", "synthetic")
+# Which query stays when two sources make the same one for a document: a title row pairs the title with the rest of
+# the document, whereas a crop that happens to be the title keeps it in its positive.
+_DUPLICATE_PRIORITY = ("title", "crop", "synthetic")
+# Sources whose query is made from a known document, which is then its positive whatever the retriever ranks first.
+_SOURCE_IS_POSITIVE = ("synthetic", "title")
 STAGES = ("index", "crop", "generation", "mining", "rerank", "write")
+REJECT_NO_BODY = "no text besides the title"
 # Rejected replies and queries are kept in the chunk markers up to this length.
 _KEPT_CHARS = 300
 # Settings that do not change the rows (a resumed run may differ in them).
@@ -50,7 +59,9 @@ class AugmentConfig:
     """Everything that shapes the augmented rows.
 
     Args:
-        sources: Query sources, any of ``"crop"`` and ``"synthetic"``.
+        sources: Query sources, any of ``"crop"`` (a random span of the document), ``"synthetic"`` (LLM-written
+            queries) and ``"title"`` (the document's title as a query for its text, as in E5's title-passage
+            pairs; documents without a title make no such query).
         llm: Causal LM with a chat template for synthetic queries and LLM reranking: a local folder or
             ``"smollm2-135m"`` (the embedded default).
         backend: ``"auto"``, ``"transformers"`` or ``"vllm"`` (see :func:`st_drama.augment.llm.load_chat_lm`).
@@ -67,7 +78,7 @@ class AugmentConfig:
         device: Torch device for the LLM and rerankers (does not change the rows' recipe).
     """
 
-    sources: tuple[str, ...] = SOURCES
+    sources: tuple[str, ...] = DEFAULT_SOURCES
     llm: str = "smollm2-135m"
     backend: str = "auto"
     precision: str = "auto"
@@ -321,8 +332,10 @@ class _Pipeline:
         counts = _ChunkCounts(documents=len(doc_indices))
         languages = {index: detect_language(self.documents[index].full_text[:2000]) for index in doc_indices}
         counts.languages.update(languages.values())
-        queries = self._crop_queries(doc_indices, counts) + self._synthetic_queries(
-            chunk_index, doc_indices, languages, counts
+        queries = (
+            self._crop_queries(doc_indices, counts)
+            + self._synthetic_queries(chunk_index, doc_indices, languages, counts)
+            + self._title_queries(doc_indices, counts)
         )
         queries = _deduplicated(queries, counts, self.documents)
         rows = self._rows(queries, languages, counts)
@@ -369,6 +382,21 @@ class _Pipeline:
         self.times.add("generation", started, len(generated))
         return queries
 
+    def _title_queries(self, doc_indices: range, counts: _ChunkCounts) -> list[_Query]:
+        if "title" not in self.config.sources:
+            return []
+        queries = []
+        for index in doc_indices:
+            document = self.documents[index]
+            if not document.title.strip():
+                continue
+            counts.attempted["title"] += 1
+            if not body_without_title(document).strip():
+                counts.reject("title", REJECT_NO_BODY, document.doc_id, document.title)
+            else:
+                queries.append(_Query(index, "title", document.title.strip()))
+        return queries
+
     def _rows(self, queries: list[_Query], languages: dict[int, str], counts: _ChunkCounts) -> list[dict[str, str]]:
         started = time.perf_counter()
         depth = max(self.config.mining.retrieval_depth, self.config.reranking.depth)
@@ -379,7 +407,10 @@ class _Pipeline:
         for position, query in enumerate(queries):
             if reranked is None:
                 mined = self.selector.from_retrieval(
-                    ranked[position], scores[position], query.doc_index, source_is_positive=query.source == "synthetic"
+                    ranked[position],
+                    scores[position],
+                    query.doc_index,
+                    source_is_positive=query.source in _SOURCE_IS_POSITIVE,
                 )
             else:
                 fallback = ranked[position][self.config.mining.negative_ranks[0] - 1 :]
@@ -399,8 +430,8 @@ class _Pipeline:
         candidate_lists = []
         for query, candidates in zip(queries, ranked, strict=True):
             candidates = list(candidates[:depth])
-            # The source document of a synthetic query is a known positive: make sure the reranker sees it.
-            if query.source == "synthetic" and query.doc_index not in candidates:
+            # The source document of a synthetic or title query is a known positive: make sure the reranker sees it.
+            if query.source in _SOURCE_IS_POSITIVE and query.doc_index not in candidates:
                 candidates[-1:] = [query.doc_index]
             candidate_lists.append(candidates)
         before = Counter(self.reranker.stats)
@@ -421,8 +452,11 @@ class _Pipeline:
         return row
 
     def _positive_text(self, query: _Query, positive: int) -> str:
-        """The positive's text; a crop's own document loses the crop (with probability ``crop.context_removal``)."""
+        """The positive's text; a crop's own document loses the crop (with probability ``crop.context_removal``)
+        and a title's own document loses its title."""
         document = self.documents[positive]
+        if query.source == "title" and positive == query.doc_index:
+            return body_without_title(document)
         if query.source != "crop" or positive != query.doc_index:
             return document.full_text
         rng = random.Random(derive_seed(self.config.seed, "crop-context", document.doc_id))
@@ -431,9 +465,24 @@ class _Pipeline:
         return without_crop(document.full_text, query.text, self.config.crop.min_words, title=document.title)
 
 
+_OPENING_QUOTE = "[\"'\u2018\u201c\u00ab]?"
+_CLOSING_QUOTE = "[\"'\u2019\u201d\u00bb]?"
+
+
+def body_without_title(document: Document) -> str:
+    """The document's text without its title, also where the text repeats the title at its start (Cranfield)."""
+    text = document.text.strip()
+    words = document.title.split()
+    if not words:
+        return text
+    quoted_title = _OPENING_QUOTE + r"\s+".join(re.escape(word) for word in words) + _CLOSING_QUOTE
+    leading_title = re.match(quoted_title + r"(?=[.,:;]?(\s|$))", text, re.IGNORECASE)
+    return text[leading_title.end() :].lstrip(" \t\n.:;,-") if leading_title else text
+
+
 def _deduplicated(queries: list[_Query], counts: _ChunkCounts, documents: list[Document]) -> list[_Query]:
-    """Queries in document order (crop before synthetic), dropping repeats of an earlier query in the chunk."""
-    ordered = sorted(queries, key=lambda query: (query.doc_index, SOURCES.index(query.source)))
+    """Queries in document order (title, crop, synthetic), dropping repeats of an earlier query in the chunk."""
+    ordered = sorted(queries, key=lambda query: (query.doc_index, _DUPLICATE_PRIORITY.index(query.source)))
     seen: set[str] = set()
     kept = []
     for query in ordered:

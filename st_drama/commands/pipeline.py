@@ -29,6 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prune-params", default=None, help="Add the prune stage with this budget, e.g. 60M.")
     parser.add_argument("--llara", dest="llara", action="store_true", default=None, help="Add the LLaRA stage.")
     parser.add_argument("--no-llara", dest="llara", action="store_false", help="Skip the LLaRA stage.")
+    parser.add_argument(
+        "--sources",
+        default=None,
+        help="Override the preset's query sources, comma-separated: crop, synthetic, title (e.g. crop,title).",
+    )
     parser.add_argument("--train-steps", type=int, default=None, help="Override the preset's training steps.")
     parser.add_argument(
         "--style",
@@ -49,6 +54,8 @@ def stage_overrides(args: argparse.Namespace) -> dict:
         overrides["prune"] = {"params": args.prune_params}
     if args.llara is not None:
         overrides["llara"] = {} if args.llara else None
+    if args.sources:
+        overrides["augment"] = {"sources": [source.strip() for source in args.sources.split(",") if source.strip()]}
     train_changes = {"steps": args.train_steps, "style": args.style}
     if any(value is not None for value in train_changes.values()):
         overrides["train"] = {key: value for key, value in train_changes.items() if value is not None}

@@ -16,12 +16,12 @@ from st_drama.augment.generation import (
     REJECT_UNRELATED,
     REJECT_WRONG_LANGUAGE,
 )
-from st_drama.augment.generator import AugmentationGenerator, AugmentConfig
+from st_drama.augment.generator import REJECT_NO_BODY, AugmentationGenerator, AugmentConfig, body_without_title
 from st_drama.augment.mining import REJECT_FEW_NEGATIVES, REJECT_NO_MATCH, MiningSettings
 from st_drama.augment.rerank import RerankSettings
 from st_drama.augment.sharding import Shard
 from st_drama.augment.writer import OutputMismatchError, training_columns
-from st_drama.corpus import CorpusFormatError, load_corpus
+from st_drama.corpus import CorpusFormatError, Document, load_corpus
 
 from .conftest import cranfield_documents, tiny_config, write_beir_corpus
 
@@ -123,6 +123,56 @@ def test_a_crop_is_cut_out_of_its_own_document_when_that_is_the_positive(small_c
     assert verbatim["query"] == cut["query"]
     assert all(row["positive"] in texts.values() for row in verbatim)
     assert sum(row["positive"] == texts[row["doc_id"]] for row in verbatim) == own_document_rows
+
+
+def test_title_rows_pair_each_title_with_its_document_without_the_title(small_corpus, tmp_path):
+    documents = {document.doc_id: document for document in load_corpus(small_corpus)}
+    dataset, summary = run(tiny_config("no/model", sources=("crop", "title"), max_docs=12), small_corpus, tmp_path)
+    title_rows = dataset.filter(lambda row: row["source"] == "title")
+    assert summary["queries_attempted_per_source"] == {"crop": 12, "title": 12}
+    # A title query's own document is its positive, whatever BM25 ranks first; a crop that is the title gives way.
+    assert len(title_rows) == 12
+    crop_duplicates = summary["rejections"].get("crop", {}).get(REJECT_DUPLICATE, 0)
+    assert crop_duplicates > 0 and summary["rows_per_source"]["crop"] == 12 - crop_duplicates
+    for row in title_rows:
+        document = documents[row["doc_id"]]
+        assert row["query"] == document.title.strip()
+        # Cranfield's text repeats the title at its start; the positive keeps neither copy.
+        assert row["positive"] == body_without_title(document)
+        assert document.text.startswith(document.title.strip())
+        assert not row["positive"].startswith(document.title.strip()[:20])
+        assert len(row["positive"].split()) > len(document.text.split()) - len(document.title.split()) - 2
+        assert document.full_text not in [row[f"negative_{number}"] for number in (1, 2, 3)]
+
+
+def test_a_document_without_a_title_makes_no_title_query_and_a_title_without_text_is_rejected(tmp_path):
+    rows = cranfield_documents(30)
+    rows[0] = {"_id": "untitled", "title": "", "text": rows[0]["text"]}
+    rows[1] = {"_id": "title-only", "title": rows[1]["title"], "text": rows[1]["title"]}
+    corpus = write_beir_corpus(tmp_path / "corpus", rows)
+    dataset, summary = run(tiny_config("no/model", sources=("title",), max_docs=4), corpus, tmp_path / "out")
+    assert summary["queries_attempted_per_source"] == {"title": 3}
+    assert summary["rejections"] == {"title": {REJECT_NO_BODY: 1}}
+    assert sorted(dataset["doc_id"]) == sorted(row["_id"] for row in rows[2:4])
+    assert AugmentConfig().sources == ("crop", "synthetic")  # DRAMA's sources; titles are opt-in
+
+
+def test_body_without_title_strips_only_a_leading_repeat_of_the_title():
+    repeated = Document("1", "wing flutter . an experimental study of wing flutter .", title="Wing flutter .")
+    assert body_without_title(repeated) == "an experimental study of wing flutter ."
+    separate = Document("2", "An experimental study of wing flutter.", title="Wing flutter")
+    assert body_without_title(separate) == "An experimental study of wing flutter."
+    assert body_without_title(Document("3", "Paris is the capital of France.", title="Paris")) == (
+        "is the capital of France."
+    )
+    kept_layout = Document("4", "WING FLUTTER.\n\nFirst  paragraph.\nSecond.", title="Wing flutter")
+    assert body_without_title(kept_layout) == "First  paragraph.\nSecond."
+    assert body_without_title(Document("5", "Parisian cafes are busy.", title="Paris")) == "Parisian cafes are busy."
+    assert (
+        body_without_title(Document("6", "humyo.com was a file host.", title="Humyo")) == "humyo.com was a file host."
+    )
+    quoted = Document("7", '"Let Me Be There" is a song by John Rostill.', title="Let Me Be There")
+    assert body_without_title(quoted) == "is a song by John Rostill."
 
 
 @pytest.mark.parametrize("kind", ["pointwise", "listwise"])
