@@ -98,10 +98,7 @@ class AugmentConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        self.sources = tuple(self.sources)
-        unknown = set(self.sources) - set(SOURCES)
-        if unknown or not self.sources:
-            raise ValueError(f"sources must be a non-empty subset of {SOURCES}, got {self.sources}")
+        self.sources = checked_sources(self.sources)
         if self.max_docs is not None and self.max_docs < 1:
             raise ValueError(f"max_docs must be positive, got {self.max_docs}")
 
@@ -120,6 +117,13 @@ class AugmentConfig:
             data.pop(name, None)
         data["num_negatives"] = self.num_negatives
         return data
+
+
+def checked_sources(sources: Sequence[str]) -> tuple[str, ...]:
+    """``sources`` as a tuple, or a ValueError when it is empty, a bare string or names an unknown source."""
+    if not sources or isinstance(sources, str) or set(sources) - set(SOURCES):
+        raise ValueError(f"augment sources must be a non-empty list drawn from {SOURCES}, got {sources!r}.")
+    return tuple(sources)
 
 
 @dataclass(frozen=True)
