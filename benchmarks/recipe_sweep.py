@@ -37,6 +37,31 @@ RECIPES: dict[str, dict] = {
         "max_negatives": 0,
         "steps": 24,
     },
+    # The quick recipe with sentence-transformers' InfoNCE variants (train(loss_options=...)) or without Matryoshka.
+    "llara_lr2e-4_t0.02_symmetric": {
+        "style": "llara",
+        "learning_rate": 2e-4,
+        "temperature": 0.02,
+        "loss_options": {"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "per_direction"},
+    },
+    "llara_lr2e-4_t0.02_gte": {
+        "style": "llara",
+        "learning_rate": 2e-4,
+        "temperature": 0.02,
+        "loss_options": {"directions": ["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]},
+    },
+    "llara_lr2e-4_t0.02_hardness9": {
+        "style": "llara",
+        "learning_rate": 2e-4,
+        "temperature": 0.02,
+        "loss_options": {"hardness_mode": "in_batch_negatives", "hardness_strength": 9.0},
+    },
+    "llara_lr2e-4_t0.02_no-matryoshka": {
+        "style": "llara",
+        "learning_rate": 2e-4,
+        "temperature": 0.02,
+        "matryoshka_dims": None,
+    },
 }
 BUDGET = {"steps": 16, "batch_size": 16, "max_negatives": 1, "max_seq_length": 128}
 

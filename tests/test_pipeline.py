@@ -178,6 +178,11 @@ def test_command_line_stage_options_become_overrides():
     assert overrides("--llara", "--train-steps", "8") == {"llara": {}, "train": {"steps": 8}}
     assert overrides("--style", "drama", "--no-evaluate") == {"train": {"style": "drama"}, "evaluate": None}
     assert overrides("--sources", "crop, title") == {"augment": {"sources": ["crop", "title"]}}
+    assert overrides("--full", "--augment-llm", "llms/big", "--sources", "synthetic") == {
+        "augment": {"sources": ["synthetic"], "llm": "llms/big"}
+    }
+    settings = PipelineSettings.from_preset("full", overrides=overrides("--augment-llm", "llms/big"))
+    assert settings.stages["augment"]["llm"] == "llms/big" and settings.stages["augment"]["negatives"] == 7
     settings = PipelineSettings.from_preset("quick", overrides=overrides("--sources", "title"))
     assert settings.stages["augment"]["sources"] == ["title"] and settings.stages["augment"]["negatives"] == 1
     settings = PipelineSettings.from_preset("quick", overrides=overrides("--llara"))

@@ -34,6 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="Override the preset's query sources, comma-separated: crop, synthetic, title (e.g. crop,title).",
     )
+    parser.add_argument(
+        "--augment-llm",
+        default=None,
+        help="Chat LLM folder that writes synthetic queries and reranks (default: the embedded SmolLM2-135M, "
+        "too small for good queries; DRAMA used a 70B model).",
+    )
     parser.add_argument("--train-steps", type=int, default=None, help="Override the preset's training steps.")
     parser.add_argument(
         "--style",
@@ -54,8 +60,13 @@ def stage_overrides(args: argparse.Namespace) -> dict:
         overrides["prune"] = {"params": args.prune_params}
     if args.llara is not None:
         overrides["llara"] = {} if args.llara else None
+    augment_changes: dict = {}
     if args.sources:
-        overrides["augment"] = {"sources": [source.strip() for source in args.sources.split(",") if source.strip()]}
+        augment_changes["sources"] = [source.strip() for source in args.sources.split(",") if source.strip()]
+    if args.augment_llm:
+        augment_changes["llm"] = args.augment_llm
+    if augment_changes:
+        overrides["augment"] = augment_changes
     train_changes = {"steps": args.train_steps, "style": args.style}
     if any(value is not None for value in train_changes.values()):
         overrides["train"] = {key: value for key, value in train_changes.items() if value is not None}

@@ -24,6 +24,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--negatives", type=int, default=None, help="Hard negatives per row (default: all).")
     parser.add_argument("--temperature", type=float, default=0.05)
     parser.add_argument(
+        "--loss-directions",
+        default=None,
+        help="InfoNCE directions, comma-separated: query_to_doc (default), doc_to_query (symmetric), query_to_query, "
+        "doc_to_doc (all four: GTE's improved contrastive loss).",
+    )
+    parser.add_argument("--partition-mode", choices=("joint", "per_direction"), default=None)
+    parser.add_argument(
+        "--hardness-mode",
+        choices=("in_batch_negatives", "hard_negatives", "all_negatives"),
+        default=None,
+        help="Weight harder negatives up (sentence-transformers' hardness_mode); see --hardness-strength.",
+    )
+    parser.add_argument("--hardness-strength", type=float, default=None)
+    parser.add_argument(
         "--matryoshka-dims", default="auto", help="'auto' (full, 512, 256 where smaller), 'none', or e.g. 512,256."
     )
     parser.add_argument("--cached", action="store_true", help="GradCache loss for batches larger than memory.")
@@ -45,6 +59,17 @@ def parse_dims(text: str) -> list[int] | str | None:
         return [int(part) for part in text.split(",")]
     except ValueError as error:
         raise ValueError(f"--matryoshka-dims must be 'auto', 'none' or integers like 512,256; got {text!r}") from error
+
+
+def loss_options_from(args: argparse.Namespace) -> dict[str, object]:
+    """The InfoNCE loss arguments given on the command line (sentence-transformers' names)."""
+    options: dict[str, object] = {}
+    if args.loss_directions:
+        options["directions"] = tuple(part.strip() for part in args.loss_directions.split(",") if part.strip())
+    for name in ("partition_mode", "hardness_mode", "hardness_strength"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         save_steps=args.save_steps,
         seed=args.seed,
+        loss_options=loss_options_from(args),
     )
     print(f"Trained model saved to {model_path}")
     return 0

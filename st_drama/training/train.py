@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -34,10 +35,16 @@ def contrastive_loss(
     cached: bool = False,
     mini_batch_size: int = 8,
     gather_across_devices: bool | None = None,
+    loss_options: dict[str, Any] | None = None,
 ) -> Any:
     """InfoNCE over in-batch and hard negatives (``MultipleNegativesRankingLoss``, or its GradCache variant for
     batches larger than memory), wrapped in ``MatryoshkaLoss`` when dimensions are given. Negatives are gathered
-    across processes when training runs distributed (``torchrun``/``accelerate launch``)."""
+    across processes when training runs distributed (``torchrun``/``accelerate launch``).
+
+    ``loss_options`` are further arguments of the InfoNCE loss, passed as they are: in sentence-transformers 6,
+    ``directions`` (e.g. ``("query_to_doc", "doc_to_query")`` for a symmetric loss, all four for GTE's improved
+    contrastive loss), ``partition_mode``, ``hardness_mode`` and ``hardness_strength``.
+    """
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         MatryoshkaLoss,
@@ -48,13 +55,33 @@ def contrastive_loss(
         raise ValueError(f"temperature must be positive, got {temperature}.")
     if gather_across_devices is None:
         gather_across_devices = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    common = {"scale": 1.0 / temperature, "gather_across_devices": gather_across_devices}
+    loss_class = CachedMultipleNegativesRankingLoss if cached else MultipleNegativesRankingLoss
+    arguments = {"scale": 1.0 / temperature, "gather_across_devices": gather_across_devices}
     if cached:
-        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size, **common)
-    else:
-        loss = MultipleNegativesRankingLoss(model, **common)
+        arguments["mini_batch_size"] = mini_batch_size
+    arguments |= checked_loss_options(loss_class, loss_options or {}, set_here=set(arguments))
+    loss = loss_class(model, **arguments)
     dims = matryoshka_dims_for(model.get_embedding_dimension(), matryoshka_dims)
     return MatryoshkaLoss(model, loss, matryoshka_dims=dims) if dims else loss
+
+
+def checked_loss_options(loss_class: type, options: dict[str, Any], set_here: set[str]) -> dict[str, Any]:
+    """``options`` when ``loss_class`` takes each of them; an option this module sets itself (``scale`` is the
+    inverse temperature) or one the installed sentence-transformers lacks is an error naming it."""
+    import sentence_transformers
+
+    accepted = set(inspect.signature(loss_class.__init__).parameters) - {"self", "model", *set_here}
+    for name in options:
+        if name in set_here:
+            raise ValueError(
+                f"loss option {name!r} is set by st-drama itself (from temperature, mini_batch_size or the launcher)."
+            )
+        if name not in accepted:
+            raise ValueError(
+                f"loss option {name!r} is not an argument of {loss_class.__name__} in sentence-transformers "
+                f"{sentence_transformers.__version__}; it takes {sorted(accepted)}."
+            )
+    return dict(options)
 
 
 def router_mapping_for(columns: list[str]) -> dict[str, str]:
@@ -85,6 +112,7 @@ def train(
     seed: int = 42,
     show_progress: bool = True,
     callbacks: list[Any] | None = None,
+    loss_options: dict[str, Any] | None = None,
 ) -> str:
     """Train a retriever in one contrastive stage on (query, positive, negative_1..k) rows.
 
@@ -115,6 +143,8 @@ def train(
         seed: Random seed.
         show_progress: Show the trainer's progress bar.
         callbacks: ``transformers.TrainerCallback`` objects.
+        loss_options: Further arguments of the InfoNCE loss (see :func:`contrastive_loss`), e.g.
+            ``{"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "per_direction"}``.
 
     Returns:
         The path of the trained model.
@@ -132,7 +162,7 @@ def train(
     checkpoint = resume_checkpoint(checkpoint_dir, resume)
     dataset = load_training_data(data, max_negatives=max_negatives)
     model = build_model(model_name_or_path, style=style, max_seq_length=max_seq_length)
-    loss = contrastive_loss(model, temperature, matryoshka_dims, cached, mini_batch_size)
+    loss = contrastive_loss(model, temperature, matryoshka_dims, cached, mini_batch_size, loss_options=loss_options)
     if lora:
         add_lora(model, rank=lora_rank, train_token_ids=model[0].prompt_token_ids.tolist() or None)
     schedule = {"max_steps": steps} if steps else {"num_train_epochs": epochs}
@@ -168,6 +198,7 @@ def train(
         "steps": result.global_step,
         "batch_size": batch_size,
         "temperature": temperature,
+        "loss_options": loss_options or {},
         "matryoshka_dims": matryoshka_dims_for(model.get_embedding_dimension(), matryoshka_dims),
         "cached": cached,
         "lora": lora,

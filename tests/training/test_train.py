@@ -150,13 +150,49 @@ def test_cross_device_negatives_give_the_loss_of_one_big_batch(tiny_llama_dir, t
     assert distributed["loss"] == pytest.approx(single_process, rel=1e-4)
 
 
+def test_symmetric_loss_option_adds_the_document_to_query_term(tiny_llama_dir):
+    model = build_model(str(tiny_llama_dir)).eval()
+    batch = rows(4)
+    features = [model[0].preprocess(batch["query"], task="query")]
+    features.append(model[0].preprocess(batch["positive"], task="document"))
+    options = {"directions": ("query_to_doc", "doc_to_query"), "partition_mode": "per_direction"}
+    loss = contrastive_loss(model, temperature=0.05, matryoshka_dims=None, loss_options=options)
+    with torch.no_grad():
+        symmetric = loss(features, None).item()
+        one_way = contrastive_loss(model, temperature=0.05, matryoshka_dims=None)(features, None).item()
+        queries = model.encode_query(batch["query"], convert_to_tensor=True)
+        documents = model.encode_document(batch["positive"], convert_to_tensor=True)
+    scores = 20.0 * queries @ documents.T
+    labels = torch.arange(4)
+    query_to_doc = torch.nn.functional.cross_entropy(scores, labels).item()
+    doc_to_query = torch.nn.functional.cross_entropy(scores.T, labels).item()
+    assert one_way == pytest.approx(query_to_doc, rel=1e-4)
+    assert symmetric == pytest.approx((query_to_doc + doc_to_query) / 2, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"scale": 3.0}, "'scale' is set by st-drama itself"),
+        ({"directon": ["doc_to_query"]}, "'directon' is not an argument of MultipleNegativesRankingLoss"),
+    ],
+)
+def test_loss_options_the_loss_does_not_take_are_refused(tiny_llama_dir, options, message):
+    with pytest.raises(ValueError, match=message):
+        contrastive_loss(build_model(str(tiny_llama_dir)), matryoshka_dims=None, loss_options=options)
+
+
 def test_command_line_train(tiny_llama_dir, tmp_path, capsys):
     Dataset.from_dict(rows(8)).to_json(str(tmp_path / "rows.jsonl"))
     exit_code = main(
         ["train", str(tiny_llama_dir), str(tmp_path / "rows.jsonl"), str(tmp_path / "run"), "--steps", "2",
-         "--batch-size", "4", "--matryoshka-dims", "32", "--no-bf16"]
+         "--batch-size", "4", "--matryoshka-dims", "32", "--no-bf16", "--loss-directions",
+         "query_to_doc,doc_to_query", "--partition-mode", "per_direction"]
     )  # fmt: skip
     assert exit_code == 0 and "Trained model saved" in capsys.readouterr().out
+    metadata = json.loads((tmp_path / "run" / "model" / "st_drama_run.json").read_text())
+    expected_options = {"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "per_direction"}
+    assert metadata["loss_options"] == expected_options
     assert main(["train", str(tiny_llama_dir), str(tmp_path / "rows.jsonl"), str(tmp_path / "run")]) == 2
     assert "pass resume=True" in capsys.readouterr().err
 
