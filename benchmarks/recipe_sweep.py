@@ -20,6 +20,7 @@ from pathlib import Path
 from st_drama.evaluation import evaluate
 from st_drama.training.train import train
 
+QUICK_RECIPE = {"style": "llara", "learning_rate": 2e-4, "temperature": 0.02}
 # name: train() settings on top of the quick preset's (16 steps of 16 rows, 128 tokens, one hard negative).
 RECIPES: dict[str, dict] = {
     "drama_lr5e-5_t0.05": {"style": "drama", "learning_rate": 5e-5, "temperature": 0.05},
@@ -29,7 +30,7 @@ RECIPES: dict[str, dict] = {
     "llara_lr5e-5_t0.05": {"style": "llara", "learning_rate": 5e-5, "temperature": 0.05},
     "llara_lr2e-4_t0.05": {"style": "llara", "learning_rate": 2e-4, "temperature": 0.05},
     "llara_lr5e-4_t0.05": {"style": "llara", "learning_rate": 5e-4, "temperature": 0.05},
-    "llara_lr2e-4_t0.02": {"style": "llara", "learning_rate": 2e-4, "temperature": 0.02},
+    "llara_lr2e-4_t0.02": QUICK_RECIPE,
     "llara_lr2e-4_t0.05_no-hard-negative_24-steps": {
         "style": "llara",
         "learning_rate": 2e-4,
@@ -39,29 +40,18 @@ RECIPES: dict[str, dict] = {
     },
     # The quick recipe with sentence-transformers' InfoNCE variants (train(loss_options=...)) or without Matryoshka.
     "llara_lr2e-4_t0.02_symmetric": {
-        "style": "llara",
-        "learning_rate": 2e-4,
-        "temperature": 0.02,
+        **QUICK_RECIPE,
         "loss_options": {"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "per_direction"},
     },
     "llara_lr2e-4_t0.02_gte": {
-        "style": "llara",
-        "learning_rate": 2e-4,
-        "temperature": 0.02,
+        **QUICK_RECIPE,
         "loss_options": {"directions": ["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]},
     },
     "llara_lr2e-4_t0.02_hardness9": {
-        "style": "llara",
-        "learning_rate": 2e-4,
-        "temperature": 0.02,
+        **QUICK_RECIPE,
         "loss_options": {"hardness_mode": "in_batch_negatives", "hardness_strength": 9.0},
     },
-    "llara_lr2e-4_t0.02_no-matryoshka": {
-        "style": "llara",
-        "learning_rate": 2e-4,
-        "temperature": 0.02,
-        "matryoshka_dims": None,
-    },
+    "llara_lr2e-4_t0.02_no-matryoshka": {**QUICK_RECIPE, "matryoshka_dims": None},
 }
 BUDGET = {"steps": 16, "batch_size": 16, "max_negatives": 1, "max_seq_length": 128}
 
