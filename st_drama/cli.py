@@ -20,6 +20,11 @@ COMMAND_MODULES = (
 )
 
 
+def comma_separated(text: str) -> list[str]:
+    """The items of a comma-separated option value, stripped, empty items dropped (``"crop, title,"``)."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="st-drama",

@@ -77,13 +77,15 @@ def parse_ranks(text: str, option: str) -> tuple[int, int]:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~st_drama.augment.generator.AugmentConfig` the command line describes."""
+    from st_drama.cli import comma_separated
+
     from .generation import GenerationSettings
     from .generator import AugmentConfig
     from .llm import SamplingSettings
     from .mining import MiningSettings
     from .rerank import RerankSettings
 
-    sources = tuple(source.strip() for source in args.sources.split(",") if source.strip())
+    sources = tuple(comma_separated(args.sources))
     sampling = SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p)
     return AugmentConfig(
         sources=sources,

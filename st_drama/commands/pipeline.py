@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from st_drama.cli import comma_separated
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -62,7 +64,7 @@ def stage_overrides(args: argparse.Namespace) -> dict:
         overrides["llara"] = {} if args.llara else None
     augment_changes: dict = {}
     if args.sources:
-        augment_changes["sources"] = [source.strip() for source in args.sources.split(",") if source.strip()]
+        augment_changes["sources"] = comma_separated(args.sources)
     if args.augment_llm:
         augment_changes["llm"] = args.augment_llm
     if augment_changes:

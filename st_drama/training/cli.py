@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from st_drama.cli import comma_separated
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -65,7 +67,7 @@ def loss_options_from(args: argparse.Namespace) -> dict[str, object]:
     """The InfoNCE loss arguments given on the command line (sentence-transformers' names)."""
     options: dict[str, object] = {}
     if args.loss_directions:
-        options["directions"] = tuple(part.strip() for part in args.loss_directions.split(",") if part.strip())
+        options["directions"] = tuple(comma_separated(args.loss_directions))
     for name in ("partition_mode", "hardness_mode", "hardness_strength"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
