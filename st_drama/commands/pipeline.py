@@ -48,7 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=("drama", "llara"),
         default=None,
         help="Framing without the llara stage: DRAMA's (bidirectional, mean pooling, 'Query: ' prefix) or LLaRA's "
-        "(causal, EBAR/EBAE prompts, last token). Default: the preset's; the llara stage implies llara.",
+        "(causal, EBAR/EBAE prompts, mean over the prompt tokens). Default: the preset's; the llara stage implies "
+        "llara.",
     )
     parser.add_argument("--no-evaluate", action="store_true", help="Skip the evaluation stage.")
     parser.add_argument("--seed", type=int, default=42)
