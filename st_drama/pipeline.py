@@ -132,9 +132,11 @@ class PipelineSettings:
             raise ValueError("The augment and train stages cannot be turned off.")
         _training_style(stages["train"].get("style"), llara_adapted=stages["llara"] is not None)
         from .augment.generator import checked_sources
+        from .training.weight_interpolation import check_wise_alpha
 
-        # Checked here, not when the augment stage starts: that may come after hours of pruning.
+        # Checked here, not when their stages start: those may come after hours of pruning.
         checked_sources(stages["augment"].get("sources"))
+        check_wise_alpha(stages["train"].get("wise_alpha", 1.0))
         return cls(model=model, preset=preset, stages=stages, seed=seed)
 
 

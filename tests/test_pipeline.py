@@ -158,16 +158,19 @@ def test_missing_corpus_and_unknown_settings_are_refused(tmp_path):
         PipelineSettings.from_preset("quick", overrides={"train": None})
     with pytest.raises(ValueError, match=r"augment sources .* got \['crop', 'titles'\]"):
         PipelineSettings.from_preset("quick", overrides={"augment": {"sources": ["crop", "titles"]}})
+    with pytest.raises(ValueError, match=r"wise_alpha .* got 0"):
+        PipelineSettings.from_preset("quick", overrides={"train": {"wise_alpha": 0}})
 
 
 def test_pipeline_command_prints_the_results(tiny_llama_dir, subset_dir, tmp_path, capsys):
     output = tmp_path / "run"
-    arguments = ["pipeline", str(subset_dir), str(output), "--model", str(tiny_llama_dir), "--train-steps", "2"]
+    arguments = ["pipeline", str(subset_dir), str(output), "--model", str(tiny_llama_dir), "--train-steps", "2",
+                 "--wise-alpha", "0.8"]  # fmt: skip
     code = main([*arguments, "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "# st-drama pipeline on" in printed and "| all-MiniLM-L6-v2 |" in printed
-    assert (output / "model" / "modules.json").is_file()
+    assert json.loads((output / "model" / "st_drama_run.json").read_text())["wise_alpha"] == 0.8
 
 
 def test_command_line_stage_options_become_overrides():
@@ -176,6 +179,7 @@ def test_command_line_stage_options_become_overrides():
 
     assert overrides() == {}
     assert overrides("--llara", "--train-steps", "8") == {"llara": {}, "train": {"steps": 8}}
+    assert overrides("--train-steps", "192", "--wise-alpha", "0.5") == {"train": {"steps": 192, "wise_alpha": 0.5}}
     assert overrides("--style", "drama", "--no-evaluate") == {"train": {"style": "drama"}, "evaluate": None}
     assert overrides("--sources", "crop, title") == {"augment": {"sources": ["crop", "title"]}}
     assert overrides("--full", "--augment-llm", "llms/big", "--sources", "synthetic") == {

@@ -44,6 +44,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--train-steps", type=int, default=None, help="Override the preset's training steps.")
     parser.add_argument(
+        "--wise-alpha",
+        type=float,
+        default=None,
+        help="Override the preset's WiSE-FT share of the trained weights (the rest is the starting model's).",
+    )
+    parser.add_argument(
         "--style",
         choices=("drama", "llara"),
         default=None,
@@ -70,7 +76,7 @@ def stage_overrides(args: argparse.Namespace) -> dict:
         augment_changes["llm"] = args.augment_llm
     if augment_changes:
         overrides["augment"] = augment_changes
-    train_changes = {"steps": args.train_steps, "style": args.style}
+    train_changes = {"steps": args.train_steps, "style": args.style, "wise_alpha": args.wise_alpha}
     if any(value is not None for value in train_changes.values()):
         overrides["train"] = {key: value for key, value in train_changes.items() if value is not None}
     if args.no_evaluate:

@@ -50,6 +50,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="Continue from the latest checkpoint.")
     parser.add_argument("--save-steps", type=int, default=100)
     parser.add_argument("--no-bf16", dest="bf16", action="store_false", default=None, help="Train in fp32.")
+    parser.add_argument(
+        "--wise-alpha",
+        type=float,
+        default=1.0,
+        help="WiSE-FT: save (1 - a) * start + a * trained weights (default 1: the trained weights as they are).",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.set_defaults(func=run)
 
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         save_steps=args.save_steps,
         seed=args.seed,
         loss_options=loss_options_from(args),
+        wise_alpha=args.wise_alpha,
     )
     print(f"Trained model saved to {model_path}")
     return 0

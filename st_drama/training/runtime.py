@@ -82,12 +82,17 @@ def add_lora(
     logger.info(f"LoRA rank {rank}: {trainable:,} trainable parameters")
 
 
-def save_final_model(model: SentenceTransformer, path: str | os.PathLike, metadata: dict[str, Any]) -> str:
-    """Merge any LoRA adapters into the weights and save a self-contained SentenceTransformer folder, with the run's
-    metadata in ``st_drama_run.json``."""
+def merge_lora(model: SentenceTransformer) -> None:
+    """Fold any LoRA adapters of ``model``'s backbone into its weights."""
     backbone = model[0]
     if getattr(backbone, "has_adapters", False):
         backbone.merge_adapters()
+
+
+def save_final_model(model: SentenceTransformer, path: str | os.PathLike, metadata: dict[str, Any]) -> str:
+    """Merge any LoRA adapters into the weights and save a self-contained SentenceTransformer folder, with the run's
+    metadata in ``st_drama_run.json``."""
+    merge_lora(model)
     model.save(str(path))
     with open(Path(path) / "st_drama_run.json", "w", encoding="utf-8") as handle:
         json.dump(metadata, handle, indent=2, default=str)
