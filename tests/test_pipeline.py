@@ -170,6 +170,7 @@ def test_pipeline_command_prints_the_results(tiny_llama_dir, subset_dir, tmp_pat
     assert code == 0
     printed = capsys.readouterr().out
     assert "# st-drama pipeline on" in printed and "| all-MiniLM-L6-v2 |" in printed
+    assert (output / "model" / "modules.json").is_file()
     assert json.loads((output / "model" / "st_drama_run.json").read_text())["wise_alpha"] == 0.8
 
 

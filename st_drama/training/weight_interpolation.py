@@ -56,4 +56,4 @@ def interpolate_weights(
 def interpolate_with_start(model: torch.nn.Module, start: torch.nn.Module, wise_alpha: float) -> torch.nn.Module:
     """:func:`interpolate_weights` towards ``start``, a model of the same shape: for a SentenceTransformer trained
     earlier, the LLM it was fine-tuned from, built with :func:`st_drama.build_model` in the same style."""
-    return interpolate_weights(model, snapshot_weights(start), wise_alpha)
+    return interpolate_weights(model, start.state_dict(), wise_alpha)  # read only: no copy needed
