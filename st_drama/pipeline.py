@@ -127,17 +127,30 @@ class PipelineSettings:
                 stages[stage] = None
             else:
                 base = stages[stage] if stages[stage] is not None else DEFAULT_STAGE_SETTINGS.get(stage, {})
-                stages[stage] = {**base, **change}
+                stages[stage] = _merged(base, change)
         if stages["augment"] is None or stages["train"] is None:
             raise ValueError("The augment and train stages cannot be turned off.")
         _training_style(stages["train"].get("style"), llara_adapted=stages["llara"] is not None)
+        from .augment.crop import CropSettings
         from .augment.generator import checked_sources
         from .training.weight_interpolation import check_wise_alpha
 
         # Checked here, not when their stages start: those may come after hours of pruning.
         checked_sources(stages["augment"].get("sources"))
+        CropSettings(**stages["augment"].get("crop", {}))
         check_wise_alpha(stages["train"].get("wise_alpha", 1.0))
         return cls(model=model, preset=preset, stages=stages, seed=seed)
+
+
+def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``change`` applied; nested settings (``augment.crop``) are merged key by key, not replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def run_pipeline(

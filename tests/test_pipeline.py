@@ -160,18 +160,22 @@ def test_missing_corpus_and_unknown_settings_are_refused(tmp_path):
         PipelineSettings.from_preset("quick", overrides={"augment": {"sources": ["crop", "titles"]}})
     with pytest.raises(ValueError, match=r"wise_alpha .* got 0"):
         PipelineSettings.from_preset("quick", overrides={"train": {"wise_alpha": 0}})
+    with pytest.raises(ValueError, match="per_document is a number of crops per document, at least 1, got 0"):
+        PipelineSettings.from_preset("quick", overrides={"augment": {"crop": {"per_document": 0}}})
 
 
 def test_pipeline_command_prints_the_results(tiny_llama_dir, subset_dir, tmp_path, capsys):
     output = tmp_path / "run"
     arguments = ["pipeline", str(subset_dir), str(output), "--model", str(tiny_llama_dir), "--train-steps", "2",
-                 "--wise-alpha", "0.8"]  # fmt: skip
+                 "--wise-alpha", "0.8", "--crops-per-doc", "2"]  # fmt: skip
     code = main([*arguments, "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "# st-drama pipeline on" in printed and "| all-MiniLM-L6-v2 |" in printed
     assert (output / "model" / "modules.json").is_file()
     assert json.loads((output / "model" / "st_drama_run.json").read_text())["wise_alpha"] == 0.8
+    augment_config = json.loads((output / "augment" / "stage.json").read_text())["config"]
+    assert augment_config["crop"] == {"context_removal": 1.0, "per_document": 2}
 
 
 def test_command_line_stage_options_become_overrides():
@@ -190,5 +194,8 @@ def test_command_line_stage_options_become_overrides():
     assert settings.stages["augment"]["llm"] == "llms/big" and settings.stages["augment"]["negatives"] == 7
     settings = PipelineSettings.from_preset("quick", overrides=overrides("--sources", "title"))
     assert settings.stages["augment"]["sources"] == ["title"] and settings.stages["augment"]["negatives"] == 1
+    assert overrides("--crops-per-doc", "4") == {"augment": {"crop": {"per_document": 4}}}
+    settings = PipelineSettings.from_preset("quick", overrides=overrides("--crops-per-doc", "4"))
+    assert settings.stages["augment"]["crop"] == {"context_removal": 1.0, "per_document": 4}  # merged, not replaced
     settings = PipelineSettings.from_preset("quick", overrides=overrides("--llara"))
     assert settings.stages["llara"]["steps"] == 60  # turned on from the short default, not silently left off

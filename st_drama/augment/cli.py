@@ -52,6 +52,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Probability that a crop is cut out of its own document when that is the positive (default "
         "%(default)s; 0 keeps DRAMA's verbatim positives).",
     )
+    parser.add_argument(
+        "--crops-per-doc",
+        type=int,
+        default=CropSettings.per_document,
+        help="Cropped queries per document, each from a different sentence (default %(default)s; more give a small "
+        "corpus enough distinct rows for a long run).",
+    )
     parser.add_argument("--queries-per-doc", type=int, default=1, help="Synthetic queries per document.")
     parser.add_argument("--temperature", type=float, default=0.8, help="Sampling temperature; 0 = greedy.")
     parser.add_argument("--top-p", type=float, default=0.9)
@@ -98,7 +105,7 @@ def config_from_args(args: argparse.Namespace):
         seed=args.seed,
         chunk_size=args.chunk_size,
         max_docs=args.max_docs,
-        crop=CropSettings(context_removal=args.crop_context_removal),
+        crop=CropSettings(context_removal=args.crop_context_removal, per_document=args.crops_per_doc),
         generation=GenerationSettings(sampling=sampling, queries_per_document=args.queries_per_doc),
         mining=MiningSettings(
             positive_ranks=parse_ranks(args.positive_ranks, "--positive-ranks"),

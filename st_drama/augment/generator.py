@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from st_drama.corpus import Document, ReadReport, load_corpus
 
-from .crop import REJECT_NO_SPAN, CropSettings, crop_query, without_crop
+from .crop import REJECT_NO_SPAN, CropSettings, crop_queries, without_crop
 from .generation import REJECT_DUPLICATE, GenerationSettings, QueryFilterSettings, SyntheticQueryGenerator
 from .mining import BM25Retriever, CandidateSelector, MinedRow, MiningSettings, Retriever, SentenceTransformerRetriever
 from .rerank import Reranker, RerankSettings, make_reranker
@@ -352,14 +352,13 @@ class _Pipeline:
         queries = []
         for index in doc_indices:
             document = self.documents[index]
-            # Seeded per document, so a document's crop never depends on the chunk or shard it falls in.
+            # Seeded per document, so a document's crops never depend on the chunk or shard it falls in.
             rng = random.Random(derive_seed(self.config.seed, "crop", document.doc_id))
-            counts.attempted["crop"] += 1
-            text = crop_query(document.full_text, rng, self.config.crop)
-            if text is None:
+            texts = crop_queries(document.full_text, rng, self.config.crop, self.config.crop.per_document)
+            counts.attempted["crop"] += max(1, len(texts))
+            if not texts:
                 counts.reject("crop", REJECT_NO_SPAN, document.doc_id, document.full_text)
-            else:
-                queries.append(_Query(index, "crop", text))
+            queries.extend(_Query(index, "crop", text) for text in texts)
         self.times.add("crop", started, len(doc_indices))
         return queries
 

@@ -42,6 +42,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Chat LLM folder that writes synthetic queries and reranks (default: the embedded SmolLM2-135M, "
         "too small for good queries; DRAMA used a 70B model).",
     )
+    parser.add_argument(
+        "--crops-per-doc",
+        type=int,
+        default=None,
+        help="Cropped queries per document, each from a different sentence (default 1). More give a small corpus "
+        "distinct rows for a long run instead of repeats.",
+    )
     parser.add_argument("--train-steps", type=int, default=None, help="Override the preset's training steps.")
     parser.add_argument(
         "--wise-alpha",
@@ -74,6 +81,8 @@ def stage_overrides(args: argparse.Namespace) -> dict:
         augment_changes["sources"] = comma_separated(args.sources)
     if args.augment_llm:
         augment_changes["llm"] = args.augment_llm
+    if args.crops_per_doc is not None:
+        augment_changes["crop"] = {"per_document": args.crops_per_doc}
     if augment_changes:
         overrides["augment"] = augment_changes
     train_changes = {"steps": args.train_steps, "style": args.style, "wise_alpha": args.wise_alpha}

@@ -76,7 +76,7 @@ def test_command_line_maps_to_the_config():
     args = make_parser().parse_args(
         "augment corpus out --sources crop --rerank pointwise --negatives 5 --max-docs 9 --shard 2/3 --seed 4 "
         "--negative-ranks 20-40 --positive-ranks 1-5 --rerank-depth 12 --rerank-negative-ranks 6-12 "
-        "--temperature 0 --queries-per-doc 2 --crop-context-removal 0.25".split()
+        "--temperature 0 --queries-per-doc 2 --crop-context-removal 0.25 --crops-per-doc 4".split()
     )
     config = config_from_args(args)
     assert config.sources == ("crop",) and config.rerank == "pointwise" and config.max_docs == 9
@@ -84,8 +84,9 @@ def test_command_line_maps_to_the_config():
     assert config.mining.negative_ranks == (20, 40) and config.mining.positive_ranks == (1, 5)
     assert config.reranking.depth == 12 and config.reranking.negative_ranks == (6, 12)
     assert config.generation.sampling.greedy and config.generation.queries_per_document == 2
-    assert config.llm == "smollm2-135m" and config.crop.context_removal == 0.25
-    assert config_from_args(make_parser().parse_args(["augment", "c", "o"])).crop.context_removal == 1.0
+    assert config.llm == "smollm2-135m" and config.crop.context_removal == 0.25 and config.crop.per_document == 4
+    defaults = config_from_args(make_parser().parse_args(["augment", "c", "o"]))
+    assert defaults.crop.context_removal == 1.0 and defaults.crop.per_document == 1
 
 
 def test_command_line_errors_are_one_clear_line(small_corpus, tmp_path, capsys):
@@ -119,3 +120,5 @@ def test_command_line_errors_are_one_clear_line(small_corpus, tmp_path, capsys):
     assert "sources must be" in capsys.readouterr().err
     assert main([*out, "--crop-context-removal", "2"]) == 2
     assert "context_removal is a probability in [0, 1], got 2.0" in capsys.readouterr().err
+    assert main([*out, "--crops-per-doc", "0"]) == 2
+    assert "per_document is a number of crops per document, at least 1, got 0" in capsys.readouterr().err

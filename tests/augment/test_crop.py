@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from st_drama.augment.crop import CropSettings, crop_query, without_crop
+from st_drama.augment.crop import CropSettings, crop_queries, crop_query, without_crop
 from st_drama.augment.text import split_sentences
 
 from .conftest import cranfield_documents
@@ -44,6 +44,25 @@ def test_text_of_short_sentences_falls_back_to_a_word_span():
     assert all(len(crop.split()) == 4 and crop in text for crop in crops)
     assert len(crops) > 1
     assert crop_query("aa bb. cc dd.", random.Random(0), CropSettings(min_words=5)) is None
+
+
+def test_several_crops_come_from_different_sentences_and_start_with_the_single_crop():
+    long_sentence = " ".join(f"w{number}" for number in range(60)) + "."
+    text = f"One sentence with enough words in it. {long_sentence} Tiny. Three has enough words too."
+    usable = [sentence for sentence in split_sentences(text) if len(sentence.split()) >= 5]
+    for seed in range(10):
+        crops = crop_queries(text, random.Random(seed), count=2)
+        assert len(crops) == 2 and len(set(crops)) == 2
+        assert all(" ".join(crop.split()) in " ".join(text.split()) for crop in crops)
+        assert crops[0] == crop_query(text, random.Random(seed))
+        every_sentence = crop_queries(text, random.Random(seed), CropSettings(max_words=100), count=10)
+        assert sorted(every_sentence) == sorted(usable)
+    assert crop_queries("aa bb. cc dd ee ff gg.", random.Random(0), CropSettings(min_words=6), count=3) == [
+        "aa bb. cc dd ee ff gg."
+    ]
+    assert crop_queries("too short", random.Random(0), count=3) == []
+    with pytest.raises(ValueError, match="per_document"):
+        CropSettings(per_document=0)
 
 
 def test_a_crop_is_cut_out_of_its_document_whatever_the_whitespace():

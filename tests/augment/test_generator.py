@@ -101,6 +101,22 @@ def test_crop_only_runs_without_an_llm(small_corpus, tmp_path):
     assert generator._chat_lm is None
 
 
+def test_several_crops_per_document_give_distinct_rows_that_extend_the_single_crop_rows(small_corpus, tmp_path):
+    single, _ = run(tiny_config("no/model", sources=("crop",), max_docs=12), small_corpus, tmp_path / "one")
+    config = tiny_config("no/model", sources=("crop",), max_docs=12, crop=CropSettings(per_document=3))
+    several, summary = run(config, small_corpus, tmp_path / "three")
+    assert len(several) > len(single) and len(set(several["query"])) == len(several)
+    assert set(single["query"]) <= set(several["query"])
+    assert max(several.to_pandas().groupby("doc_id").size()) == 3
+    assert summary["queries_attempted_per_source"]["crop"] == len(several) + sum(
+        summary["rejections"].get("crop", {}).values()
+    )
+    documents = {document.doc_id: document for document in load_corpus(small_corpus)}
+    for row in several.filter(lambda row: row["positive"] not in {d.full_text for d in documents.values()}):
+        own = documents[row["doc_id"]]  # the positive is its own document, without this row's crop
+        assert row["positive"] == without_crop(own.full_text, row["query"], title=own.title)
+
+
 def test_a_crop_is_cut_out_of_its_own_document_when_that_is_the_positive(small_corpus, tmp_path):
     documents = {document.doc_id: document for document in load_corpus(small_corpus)}
     texts = {doc_id: document.full_text for doc_id, document in documents.items()}
