@@ -112,7 +112,8 @@ def test_several_crops_per_document_give_distinct_rows_that_extend_the_single_cr
         summary["rejections"].get("crop", {}).values()
     )
     documents = {document.doc_id: document for document in load_corpus(small_corpus)}
-    for row in several.filter(lambda row: row["positive"] not in {d.full_text for d in documents.values()}):
+    whole_texts = {document.full_text for document in documents.values()}
+    for row in several.filter(lambda row: row["positive"] not in whole_texts):
         own = documents[row["doc_id"]]  # the positive is its own document, without this row's crop
         assert row["positive"] == without_crop(own.full_text, row["query"], title=own.title)
 
