@@ -20,10 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .corpus import resolve_collection_path
 from .default_llm import DEFAULT_LLM_NAME
+
+if TYPE_CHECKING:
+    from .augment import MiningSettings
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,7 @@ class PipelineSettings:
         # Checked here, not when their stages start: those may come after hours of pruning.
         checked_sources(stages["augment"].get("sources"))
         CropSettings(**stages["augment"].get("crop", {}))
+        mining_settings(stages["augment"])
         check_wise_alpha(stages["train"].get("wise_alpha", 1.0))
         return cls(model=model, preset=preset, stages=stages, seed=seed)
 
@@ -334,6 +338,19 @@ def _prune(model: str, corpus: Path, stage_dir: Path, config: dict[str, Any], sh
     return str(output)
 
 
+def mining_settings(augment: dict[str, Any]) -> MiningSettings:
+    """The augment stage's candidate mining: ``negatives`` per row and, when given, ``negative_ranks``
+    ``[low, high]``, the first-stage ranks that supply them (else DRAMA's 30-50)."""
+    from .augment import MiningSettings
+
+    ranks = augment.get("negative_ranks")
+    if ranks is None:
+        return MiningSettings(num_negatives=augment["negatives"])
+    if isinstance(ranks, str) or len(ranks) != 2 or not all(isinstance(rank, int) for rank in ranks):
+        raise ValueError(f"augment.negative_ranks must be [low, high] (1-based ranks), got {ranks!r}")
+    return MiningSettings(num_negatives=augment["negatives"], negative_ranks=(ranks[0], ranks[1]))
+
+
 def _llara(model: str, corpus: Path, stage_dir: Path, config: dict[str, Any], seed: int, show_progress: bool) -> str:
     from .llara import pretrain
 
@@ -343,10 +360,12 @@ def _llara(model: str, corpus: Path, stage_dir: Path, config: dict[str, Any], se
 
 
 def _augment(corpus: Path, stage_dir: Path, config: dict[str, Any], seed: int, show_progress: bool) -> str:
-    from .augment import AugmentationGenerator, AugmentConfig, CropSettings, MiningSettings
+    from .augment import AugmentationGenerator, AugmentConfig, CropSettings
 
     settings = dict(config)
-    mining = MiningSettings(num_negatives=settings.pop("negatives"))
+    mining = mining_settings(settings)
+    del settings["negatives"]
+    settings.pop("negative_ranks", None)
     crop = CropSettings(**settings.pop("crop", {}))
     augment_config = AugmentConfig(seed=seed, mining=mining, crop=crop, **settings)
     output = stage_dir / "data"

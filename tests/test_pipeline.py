@@ -162,12 +162,16 @@ def test_missing_corpus_and_unknown_settings_are_refused(tmp_path):
         PipelineSettings.from_preset("quick", overrides={"train": {"wise_alpha": 0}})
     with pytest.raises(ValueError, match="per_document is a number of crops per document, at least 1, got 0"):
         PipelineSettings.from_preset("quick", overrides={"augment": {"crop": {"per_document": 0}}})
+    with pytest.raises(ValueError, match=r"augment.negative_ranks must be \[low, high\] .* got \[30\]"):
+        PipelineSettings.from_preset("quick", overrides={"augment": {"negative_ranks": [30]}})
+    with pytest.raises(ValueError, match=r"negative_ranks must be 1-based and ordered .* got \(50, 30\)"):
+        PipelineSettings.from_preset("quick", overrides={"augment": {"negative_ranks": [50, 30]}})
 
 
 def test_pipeline_command_prints_the_results(tiny_llama_dir, subset_dir, tmp_path, capsys):
     output = tmp_path / "run"
     arguments = ["pipeline", str(subset_dir), str(output), "--model", str(tiny_llama_dir), "--train-steps", "2",
-                 "--wise-alpha", "0.8", "--crops-per-doc", "2"]  # fmt: skip
+                 "--wise-alpha", "0.8", "--crops-per-doc", "2", "--negative-ranks", "2-5"]  # fmt: skip
     code = main([*arguments, "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
@@ -176,6 +180,8 @@ def test_pipeline_command_prints_the_results(tiny_llama_dir, subset_dir, tmp_pat
     assert json.loads((output / "model" / "st_drama_run.json").read_text())["wise_alpha"] == 0.8
     augment_config = json.loads((output / "augment" / "stage.json").read_text())["config"]
     assert augment_config["crop"] == {"context_removal": 1.0, "per_document": 2}
+    generator_recipe = json.loads((output / "augment" / "data" / ".augment" / "config.json").read_text())
+    assert generator_recipe["mining"]["negative_ranks"] == [2, 5] and generator_recipe["mining"]["num_negatives"] == 1
 
 
 def test_command_line_stage_options_become_overrides():
@@ -197,5 +203,8 @@ def test_command_line_stage_options_become_overrides():
     assert overrides("--crops-per-doc", "4") == {"augment": {"crop": {"per_document": 4}}}
     settings = PipelineSettings.from_preset("quick", overrides=overrides("--crops-per-doc", "4"))
     assert settings.stages["augment"]["crop"] == {"context_removal": 1.0, "per_document": 4}  # merged, not replaced
+    assert overrides("--negative-ranks", "2-10") == {"augment": {"negative_ranks": [2, 10]}}
+    with pytest.raises(ValueError, match="--negative-ranks expects LOW-HIGH"):
+        overrides("--negative-ranks", "2")
     settings = PipelineSettings.from_preset("quick", overrides=overrides("--llara"))
     assert settings.stages["llara"]["steps"] == 60  # turned on from the short default, not silently left off

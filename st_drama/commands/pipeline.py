@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from st_drama.augment.cli import parse_ranks
 from st_drama.cli import comma_separated
 
 
@@ -49,6 +50,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Cropped queries per document, each from a different sentence (default 1). More give a small corpus "
         "distinct rows for a long run instead of repeats.",
     )
+    parser.add_argument(
+        "--negative-ranks",
+        default=None,
+        help="First-stage ranks that supply hard negatives, LOW-HIGH (default: DRAMA's 30-50).",
+    )
     parser.add_argument("--train-steps", type=int, default=None, help="Override the preset's training steps.")
     parser.add_argument(
         "--wise-alpha",
@@ -83,6 +89,8 @@ def stage_overrides(args: argparse.Namespace) -> dict:
         augment_changes["llm"] = args.augment_llm
     if args.crops_per_doc is not None:
         augment_changes["crop"] = {"per_document": args.crops_per_doc}
+    if args.negative_ranks:
+        augment_changes["negative_ranks"] = list(parse_ranks(args.negative_ranks, "--negative-ranks"))
     if augment_changes:
         overrides["augment"] = augment_changes
     train_changes = {"steps": args.train_steps, "style": args.style, "wise_alpha": args.wise_alpha}
