@@ -346,7 +346,7 @@ def mining_settings(augment: dict[str, Any]) -> MiningSettings:
     ranks = augment.get("negative_ranks")
     if ranks is None:
         return MiningSettings(num_negatives=augment["negatives"])
-    if isinstance(ranks, str) or len(ranks) != 2 or not all(isinstance(rank, int) for rank in ranks):
+    if not isinstance(ranks, (list, tuple)) or len(ranks) != 2 or not all(isinstance(rank, int) for rank in ranks):
         raise ValueError(f"augment.negative_ranks must be [low, high] (1-based ranks), got {ranks!r}")
     return MiningSettings(num_negatives=augment["negatives"], negative_ranks=(ranks[0], ranks[1]))
 

@@ -164,6 +164,8 @@ def test_missing_corpus_and_unknown_settings_are_refused(tmp_path):
         PipelineSettings.from_preset("quick", overrides={"augment": {"crop": {"per_document": 0}}})
     with pytest.raises(ValueError, match=r"augment.negative_ranks must be \[low, high\] .* got \[30\]"):
         PipelineSettings.from_preset("quick", overrides={"augment": {"negative_ranks": [30]}})
+    with pytest.raises(ValueError, match=r"augment.negative_ranks must be \[low, high\] .* got 30"):
+        PipelineSettings.from_preset("quick", overrides={"augment": {"negative_ranks": 30}})
     with pytest.raises(ValueError, match=r"negative_ranks must be 1-based and ordered .* got \(50, 30\)"):
         PipelineSettings.from_preset("quick", overrides={"augment": {"negative_ranks": [50, 30]}})
 
