@@ -362,10 +362,8 @@ def _llara(model: str, corpus: Path, stage_dir: Path, config: dict[str, Any], se
 def _augment(corpus: Path, stage_dir: Path, config: dict[str, Any], seed: int, show_progress: bool) -> str:
     from .augment import AugmentationGenerator, AugmentConfig, CropSettings
 
-    settings = dict(config)
-    mining = mining_settings(settings)
-    del settings["negatives"]
-    settings.pop("negative_ranks", None)
+    mining = mining_settings(config)
+    settings = {key: value for key, value in config.items() if key not in ("negatives", "negative_ranks")}
     crop = CropSettings(**settings.pop("crop", {}))
     augment_config = AugmentConfig(seed=seed, mining=mining, crop=crop, **settings)
     output = stage_dir / "data"
