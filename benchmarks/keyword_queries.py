@@ -25,7 +25,7 @@ from pathlib import Path
 
 from st_drama.augment.mining import BM25Retriever
 from st_drama.augment.text import split_sentences
-from st_drama.corpus import Document, load_corpus
+from st_drama.corpus import Document, ReadReport, load_corpus
 from st_drama.training.data import load_training_data
 
 MAX_DOCUMENT_SHARE = 0.1
@@ -59,16 +59,20 @@ def keyword_query(sentence: str, frequencies: Counter[str], num_documents: int, 
     return " ".join(rare[position] for position in sorted(chosen))
 
 
-def keyword_rows(documents: list[Document], language: str, seed: int = 0) -> list[dict[str, str]]:
+def keyword_rows(
+    documents: list[Document], language: str, seed: int = 0, per_document: int | None = None
+) -> list[dict[str, str]]:
     rng = random.Random(seed)
     frequencies = document_frequencies(documents)
     queries, owners = [], []
     for index, document in enumerate(documents):
-        for sentence in split_sentences(document.full_text):
-            query = keyword_query(sentence, frequencies, len(documents), rng)
-            if query is not None:
-                queries.append(query)
-                owners.append(index)
+        sentences = split_sentences(document.full_text)
+        document_queries = [keyword_query(sentence, frequencies, len(documents), rng) for sentence in sentences]
+        document_queries = [query for query in document_queries if query is not None]
+        if per_document is not None and len(document_queries) > per_document:
+            document_queries = rng.sample(document_queries, per_document)
+        queries.extend(document_queries)
+        owners.extend([index] * len(document_queries))
     ranked, _ = BM25Retriever(documents, language=language).search(queries, top_k=NEGATIVE_RANKS[1])
     rows = []
     for query, owner, ranks in zip(queries, owners, ranked, strict=True):
@@ -92,11 +96,15 @@ def main() -> None:
     parser.add_argument("output", help="JSONL file of training rows.")
     parser.add_argument("--crop-rows", help="An augment folder whose rows are mixed in (omit for keywords alone).")
     parser.add_argument("--language", default="ar", help="Corpus language for BM25 ('en' removes stop words).")
+    parser.add_argument("--per-document", type=int, help="Most keyword rows per document (default: one a sentence).")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    documents = load_corpus(args.collection)
-    rows = keyword_rows(documents, args.language, args.seed)
+    report = ReadReport()
+    documents = load_corpus(args.collection, skip_malformed=True, report=report)
+    if report.total_skipped:
+        print(f"skipped {report.total_skipped} corpus rows: {report.skipped}")
+    rows = keyword_rows(documents, args.language, args.seed, args.per_document)
     crop_rows = []
     if args.crop_rows:
         crops = load_training_data(args.crop_rows, max_negatives=1)
