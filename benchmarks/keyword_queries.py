@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from st_drama.augment.generator import corpus_language
 from st_drama.augment.mining import BM25Retriever
 from st_drama.augment.text import split_sentences
 from st_drama.corpus import Document, ReadReport, load_corpus
@@ -95,7 +96,9 @@ def main() -> None:
     parser.add_argument("collection", help="BEIR folder whose corpus.jsonl the queries are drawn from.")
     parser.add_argument("output", help="JSONL file of training rows.")
     parser.add_argument("--crop-rows", help="An augment folder whose rows are mixed in (omit for keywords alone).")
-    parser.add_argument("--language", default="ar", help="Corpus language for BM25 ('en' removes stop words).")
+    parser.add_argument(
+        "--language", help="Corpus language for BM25 ('en' removes stop words; default: detected, as augment does)."
+    )
     parser.add_argument("--per-document", type=int, help="Most keyword rows per document (default: one a sentence).")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -104,7 +107,8 @@ def main() -> None:
     documents = load_corpus(args.collection, skip_malformed=True, report=report)
     if report.total_skipped:
         print(f"skipped {report.total_skipped} corpus rows: {report.skipped}")
-    rows = keyword_rows(documents, args.language, args.seed, args.per_document)
+    language = args.language or corpus_language(documents)
+    rows = keyword_rows(documents, language, args.seed, args.per_document)
     crop_rows = []
     if args.crop_rows:
         crops = load_training_data(args.crop_rows, max_negatives=1)

@@ -309,7 +309,7 @@ class AugmentationGenerator:
         if self._retriever_model is not None:
             return SentenceTransformerRetriever(self._retriever_model, documents, batch_size=self.config.batch_size)
         if self.config.retriever == "bm25":
-            return BM25Retriever(documents, language=_corpus_language(documents))
+            return BM25Retriever(documents, language=corpus_language(documents))
         return SentenceTransformerRetriever(self.config.retriever, documents, batch_size=self.config.batch_size)
 
 
@@ -498,7 +498,7 @@ def _deduplicated(queries: list[_Query], counts: _ChunkCounts, documents: list[D
     return kept
 
 
-def _corpus_language(documents: list[Document], sample: int = 200) -> str:
+def corpus_language(documents: list[Document], sample: int = 200) -> str:
     """The most common language over an evenly spaced sample (the same sample in every shard)."""
     step = max(1, len(documents) // sample)
     languages = Counter(detect_language(document.full_text[:1000]) for document in documents[::step])
