@@ -3,8 +3,9 @@ corpus word that the LLM's tokenizer splits into two or more pieces as one token
 byte-level BPE marks a word start) whose input embedding is the mean of its pieces' embeddings, the usual
 initialisation for vocabulary extension, and saves the result as a transformers folder for ``--model``.
 
-SmolLM2 spends 5.5 tokens on an Arabic word, so 128 tokens hold about 23 of them; with the Arabic collection's words
-added a paragraph takes a median of 125 tokens instead of 468.
+SmolLM2 spends about 5.5 tokens on an Arabic word (5.3 per run of word characters, as this script counts), so 128
+tokens hold about 23 words; with the Arabic collection's words added a paragraph takes a median of 125 tokens
+instead of 468.
 
     .venv/bin/python benchmarks/extend_vocabulary.py ../shared/data/arcd_ar_subset runs/smollm2-ar-words
     st-drama pipeline ../shared/data/arcd_ar_subset runs/ar-words --model runs/smollm2-ar-words
