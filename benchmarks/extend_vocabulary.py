@@ -69,8 +69,8 @@ def extend(model_path: str, pieces_by_word: dict[str, list[int]]) -> tuple[torch
     return model, tokenizer
 
 
-def median_length(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> float:
-    return statistics.median(len(tokenizer(text, add_special_tokens=False).input_ids) for text in texts)
+def token_lengths(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[int]:
+    return [len(tokenizer(text, add_special_tokens=False).input_ids) for text in texts]
 
 
 def main() -> None:
@@ -93,12 +93,10 @@ def main() -> None:
     tokenizer.save_pretrained(args.output)
 
     words = sum(counts.values())
+    lengths_before, lengths_after = token_lengths(original, texts), token_lengths(tokenizer, texts)
     print(f"{len(documents)} documents, {len(counts)} distinct words; added {len(pieces_by_word)} as tokens")
-    print(
-        f"tokens per word: {sum(len(original(text).input_ids) for text in texts) / words:.2f} -> "
-        f"{sum(len(tokenizer(text).input_ids) for text in texts) / words:.2f}"
-    )
-    print(f"median tokens per document: {median_length(original, texts)} -> {median_length(tokenizer, texts)}")
+    print(f"tokens per word: {sum(lengths_before) / words:.2f} -> {sum(lengths_after) / words:.2f}")
+    print(f"median tokens per document: {statistics.median(lengths_before)} -> {statistics.median(lengths_after)}")
     print(f"saved to {args.output}")
 
 
