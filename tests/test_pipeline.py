@@ -11,7 +11,7 @@ from sentence_transformers import SentenceTransformer
 from st_drama.cli import main, make_parser
 from st_drama.commands.pipeline import stage_overrides
 from st_drama.corpus import load_corpus
-from st_drama.pipeline import PipelineSettings, run_pipeline
+from st_drama.pipeline import PRESETS, STAGES, PipelineSettings, run_pipeline
 
 SUBSET_DOCUMENTS = 150
 
@@ -142,9 +142,25 @@ def test_llara_stage_adapts_then_trains_in_llara_framing(tiny_llama_dir, subset_
 def test_llara_stage_defaults_and_style_conflicts():
     assert PipelineSettings.from_preset("quick", overrides={"llara": {}}).stages["llara"]["steps"] > 0
     with pytest.raises(ValueError, match="cannot follow the llara stage"):
-        PipelineSettings.from_preset("full", overrides={"train": {"style": "drama"}})
+        PipelineSettings.from_preset("gpu", overrides={"train": {"style": "drama"}})
     with pytest.raises(ValueError, match=r"train\.style must be"):
         PipelineSettings.from_preset("quick", overrides={"train": {"style": "colbert"}})
+
+
+def test_full_preset_is_the_quick_recipe_trained_longer_then_interpolated_back():
+    quick = PipelineSettings.from_preset("quick").stages
+    full = PipelineSettings.from_preset("full").stages
+    assert {stage: full[stage] for stage in STAGES if stage != "train"} == {
+        stage: quick[stage] for stage in STAGES if stage != "train"
+    }
+    assert {key: value for key, value in full["train"].items() if key not in ("steps", "wise_alpha")} == {
+        key: value for key, value in quick["train"].items() if key != "steps"
+    }
+    assert full["train"]["steps"] > quick["train"]["steps"] and 0 < full["train"]["wise_alpha"] < 1
+    assert "wise_alpha" not in PRESETS["quick"]["train"]  # building "full" from "quick" left "quick" as it was
+    assert make_parser().parse_args(["pipeline", "corpus", "out", "--full"]).preset == "full"
+    gpu = PipelineSettings.from_preset(make_parser().parse_args(["pipeline", "c", "o", "--preset", "gpu"]).preset)
+    assert gpu.stages["llara"] is not None and "synthetic" in gpu.stages["augment"]["sources"]
 
 
 def test_missing_corpus_and_unknown_settings_are_refused(tmp_path):
@@ -198,7 +214,7 @@ def test_command_line_stage_options_become_overrides():
     assert overrides("--full", "--augment-llm", "llms/big", "--sources", "synthetic") == {
         "augment": {"sources": ["synthetic"], "llm": "llms/big"}
     }
-    settings = PipelineSettings.from_preset("full", overrides=overrides("--augment-llm", "llms/big"))
+    settings = PipelineSettings.from_preset("gpu", overrides=overrides("--augment-llm", "llms/big"))
     assert settings.stages["augment"]["llm"] == "llms/big" and settings.stages["augment"]["negatives"] == 7
     settings = PipelineSettings.from_preset("quick", overrides=overrides("--sources", "title"))
     assert settings.stages["augment"]["sources"] == ["title"] and settings.stages["augment"]["negatives"] == 1
