@@ -76,23 +76,16 @@ QUICK_PRESET: dict[str, dict[str, Any] | None] = {
 }
 # "full" is the best recipe measured on the CPU: quick's rows and settings for 192 steps, saved 70% of the way from
 # the LLM to the trained weights (WiSE-FT). Mean nDCG@10 over the four shared collections 0.395 against quick's
-# 0.341 (all-MiniLM-L6-v2 0.342), above BM25 on Cranfield, CISI and DBpedia-Entity. Each piece of the earlier,
-# unmeasured "full" that was measured since lost or did nothing on the CPU: LLaRA adaptation first, SmolLM2's
-# synthetic queries, evaluation past the training length.
+# 0.341 (all-MiniLM-L6-v2 0.342), above BM25 on Cranfield, CISI and DBpedia-Entity. The earlier "full" (now "gpu")
+# was never measured; of its pieces, LLaRA adaptation first and longer texts lost on the CPU, and SmolLM2's synthetic
+# queries take 3 s a document with half of them rejected.
 FULL_PRESET = _merged(QUICK_PRESET, {"train": {"steps": 192, "wise_alpha": 0.7}})
 # "gpu" is DRAMA's data recipe after LLaRA adaptation, for a GPU and a strong --augment-llm: cropped and LLM-written
 # queries, seven hard negatives, one epoch at 256 tokens. Not yet measured (no GPU has been lent to this project).
 GPU_PRESET: dict[str, dict[str, Any] | None] = {
     "prune": None,
     "llara": {"steps": 200, "batch_size": 16, "chunk_tokens": 128, "learning_rate": 5e-5},
-    "augment": {
-        "sources": ["crop", "synthetic"],
-        "max_docs": None,
-        "rerank": "none",
-        "negatives": 7,
-        "batch_size": 16,
-        "crop": {"context_removal": 1.0},
-    },
+    "augment": _merged(QUICK_PRESET["augment"], {"sources": ["crop", "synthetic"], "negatives": 7}),
     "train": {
         "epochs": 1.0,
         "batch_size": 32,
@@ -101,7 +94,7 @@ GPU_PRESET: dict[str, dict[str, Any] | None] = {
         "max_seq_length": 256,
         "temperature": 0.02,
     },
-    "evaluate": {"baselines": ["bm25", "minilm", "backbone"], "max_seq_length": 512, "batch_size": 32},
+    "evaluate": _merged(QUICK_PRESET["evaluate"], {"max_seq_length": 512}),
 }
 PRESETS: dict[str, dict[str, dict[str, Any] | None]] = {"quick": QUICK_PRESET, "full": FULL_PRESET, "gpu": GPU_PRESET}
 DEFAULT_PRUNE = {"params": None, "method": "importance", "recover_steps": 200, "calibration_tokens": 200_000}
