@@ -7,6 +7,7 @@ from pathlib import Path
 
 from st_drama.augment.cli import parse_ranks
 from st_drama.cli import comma_separated
+from st_drama.pipeline import PRESETS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument(
         "--preset",
-        choices=("quick", "full", "gpu"),
+        choices=tuple(PRESETS),
         default="quick",
         help="quick: about ten minutes on a 2-core CPU; full: the best recipe measured on a CPU, quick's for 192 "
         "steps with WiSE-FT 0.7 (about an hour of training); gpu: LLaRA adaptation, then cropped and LLM-written "
