@@ -20,7 +20,7 @@ import pytrec_eval
 from transformers import AutoTokenizer
 
 from st_drama.corpus import load_corpus, load_qrels, load_queries, resolve_collection_path
-from st_drama.default_llm import DEFAULT_LLM_NAME, default_llm_path
+from st_drama.default_llm import DEFAULT_LLM_NAME, resolve_model_path
 
 
 def bm25_ndcg_at_10(
@@ -52,7 +52,7 @@ def main() -> None:
     documents = {document.doc_id: document.full_text for document in load_corpus(folder, keep_empty=True)}
     queries = load_queries(folder)
     qrels = load_qrels(folder)
-    tokenizer = AutoTokenizer.from_pretrained(default_llm_path() if args.model == DEFAULT_LLM_NAME else args.model)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(args.model))
 
     def words(text: str) -> list[str]:
         return bm25s.tokenize(text, return_ids=False, show_progress=False)[0]
@@ -63,10 +63,9 @@ def main() -> None:
     def pieces(text: str) -> list[str]:
         return [str(piece) for piece in piece_ids(text)]
 
-    cut_documents = {
-        doc_id: tokenizer.decode(piece_ids(text)[: args.max_pieces]) for doc_id, text in documents.items()
-    }
-    document_pieces = [piece_ids(text) for text in documents.values()]
+    pieces_by_document = {doc_id: piece_ids(text) for doc_id, text in documents.items()}
+    cut_documents = {doc_id: tokenizer.decode(ids[: args.max_pieces]) for doc_id, ids in pieces_by_document.items()}
+    document_pieces = list(pieces_by_document.values())
     distinct_pieces = {piece for ids in document_pieces for piece in ids}
     one_character = sum(len(tokenizer.decode([piece]).strip()) <= 1 for ids in document_pieces for piece in ids)
     print(
