@@ -294,7 +294,7 @@ class _StageRunner:
         stage_dir.mkdir(parents=True, exist_ok=True)
         _write_record(stage_dir, {"status": "running", "fingerprint": fingerprint, "config": config})
         logger.info(f"Stage {name}: running.")
-        started = time.time()
+        started, cpu_started = time.time(), time.process_time()
         output = work(stage_dir)
         seconds = round(time.time() - started, 1)
         record = {
@@ -302,6 +302,8 @@ class _StageRunner:
             "fingerprint": fingerprint,
             "output": str(output),
             "seconds": seconds,
+            # CPU seconds of every thread: the stage's cost independent of what else shares the machine.
+            "cpu_seconds": round(time.process_time() - cpu_started, 1),
             "config": config,
         }
         _write_record(stage_dir, record)
