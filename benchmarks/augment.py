@@ -13,8 +13,8 @@ import argparse
 import time
 
 from st_drama import resolve_model_path
-from st_drama.augment.generation import GenerationSettings, SyntheticQueryGenerator
-from st_drama.augment.llm import SamplingSettings, TransformersChatLM
+from st_drama.augment.llm import SamplingConfig, TransformersChatLM
+from st_drama.augment.synthetic_queries import GenerationConfig, SyntheticQueryGenerator
 from st_drama.augment.text import detect_language
 from st_drama.corpus import load_corpus
 
@@ -48,7 +48,7 @@ def main() -> None:
     texts = [document.full_text for document in documents]
     languages = [detect_language(text) for text in texts]
     model_path = resolve_model_path(args.model)
-    settings = GenerationSettings(sampling=SamplingSettings(args.max_new_tokens, args.temperature, 0.9))
+    settings = GenerationConfig(sampling=SamplingConfig(args.max_new_tokens, args.temperature, 0.9))
     batched_lm = TransformersChatLM(model_path, precision=args.precision, batch_size=args.batch_size)
     single_lm = TransformersChatLM(model_path, precision=args.precision, batch_size=1)
     batched = SyntheticQueryGenerator(batched_lm, settings)

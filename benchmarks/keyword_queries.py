@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from st_drama.augment.generator import corpus_language
+from st_drama.augment.augmenter import corpus_language
 from st_drama.augment.mining import BM25Retriever
 from st_drama.augment.text import split_sentences
 from st_drama.corpus import Document, ReadReport, load_corpus

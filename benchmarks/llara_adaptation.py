@@ -18,8 +18,8 @@ from pathlib import Path
 
 from st_drama import build_model
 from st_drama.evaluation import evaluate
-from st_drama.llara.pretrain import pretrain
-from st_drama.training.train import train
+from st_drama.llara.adaptation import pretrain
+from st_drama.training.contrastive import train
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from st_drama.evaluation import evaluate
-from st_drama.training.train import train
+from st_drama.training.contrastive import train
 
 QUICK_RECIPE = {"style": "llara", "learning_rate": 2e-4, "temperature": 0.02}
 # name: train() settings on top of the quick preset's (16 steps of 16 rows, 128 tokens, one hard negative).

@@ -1,4 +1,4 @@
-"""Training throughput: ``st_drama.training.train`` vs a plain sentence-transformers training script on the same
+"""Training throughput: ``st_drama.training.contrastive`` vs a plain sentence-transformers training script on the same
 weights and the same rows, in one run.
 
 The plain script is what a user writes without st-drama: ``SentenceTransformer`` with a ``Transformer`` (the decoder
@@ -29,14 +29,14 @@ from sentence_transformers.sentence_transformer.modules import Pooling
 from transformers import TrainerCallback
 
 from st_drama import resolve_model_path
-from st_drama.augment import AugmentationGenerator, AugmentConfig, MiningSettings
+from st_drama.augment import AugmentConfig, Augmenter, MiningConfig
 from st_drama.precision import bf16_is_fast
-from st_drama.training.train import matryoshka_dims_for, train
+from st_drama.training.contrastive import matryoshka_dims_for, train
 
 
 def training_rows(output: Path, rows: int, negatives: int) -> Dataset:
-    config = AugmentConfig(sources=["crop"], max_docs=rows, mining=MiningSettings(num_negatives=negatives))
-    data = AugmentationGenerator(config).generate("cranfield", output, skip_malformed=True, progress=False)
+    config = AugmentConfig(sources=["crop"], max_docs=rows, mining=MiningConfig(num_negatives=negatives))
+    data = Augmenter(config).generate("cranfield", output, skip_malformed=True, progress=False)
     return data.select_columns(["query", "positive", *(f"negative_{i}" for i in range(1, negatives + 1))])
 
 

@@ -27,7 +27,7 @@ from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 from st_drama import build_model
-from st_drama.augment import AugmentationGenerator, AugmentConfig, MiningSettings
+from st_drama.augment import AugmentConfig, Augmenter, MiningConfig
 from st_drama.evaluation import evaluate
 from st_drama.llara import build_pretraining_dataset
 from st_drama.losses import EBAEEBARLoss
@@ -81,8 +81,8 @@ def adapt(args: argparse.Namespace, output: Path) -> SentenceTransformer:
 
 
 def finetune(model: SentenceTransformer, args: argparse.Namespace, output: Path) -> SentenceTransformer:
-    config = AugmentConfig(sources=["crop"], max_docs=args.max_docs, mining=MiningSettings(num_negatives=3))
-    rows = AugmentationGenerator(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
+    config = AugmentConfig(sources=["crop"], max_docs=args.max_docs, mining=MiningConfig(num_negatives=3))
+    rows = Augmenter(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
     columns = ["query", "positive", "negative_1", "negative_2", "negative_3"]
     trainer = SentenceTransformerTrainer(
         model=model,

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from st_drama.augment import AugmentationGenerator, AugmentConfig, MiningSettings
+from st_drama.augment import AugmentConfig, Augmenter, MiningConfig
 from st_drama.evaluation import evaluate
 from st_drama.llara import pretrain
 from st_drama.pruning import prune
-from st_drama.training.train import train
+from st_drama.training.contrastive import train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> dict:
     pruned_dir = output / "pruned"
     prune(
         args.model,
-        {"params": args.params},
+        target={"params": args.params},
         calibration_texts=args.corpus,
         output_dir=pruned_dir,
         calibration_tokens=args.calibration_tokens,
-        recover_steps=args.recover_steps,
+        recovery={"steps": args.recover_steps},
         show_progress=False,
     )
     backbone, style = str(pruned_dir), "drama"
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> dict:
         )  # fmt: skip
         style = "llara"
 
-    config = AugmentConfig(sources=["crop"], max_docs=args.max_docs, mining=MiningSettings(num_negatives=3))
-    AugmentationGenerator(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
+    config = AugmentConfig(sources=["crop"], max_docs=args.max_docs, mining=MiningConfig(num_negatives=3))
+    Augmenter(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
     model_dir = train(
         backbone, output / "data", output / "train", style=style, steps=args.train_steps,
         batch_size=args.batch_size, max_seq_length=128, resume=True, show_progress=False,

@@ -2,7 +2,7 @@
 
 The pieces st-drama provides are used directly, so each step can be swapped for your own:
 
-1. ``AugmentationGenerator`` turns a corpus into (query, positive, negative_1..k) rows: cropped sentences and
+1. ``Augmenter`` turns a corpus into (query, positive, negative_1..k) rows: cropped sentences and
    document titles as queries (add ``"synthetic"`` to the sources for LLM-written queries), BM25 positives from
    ranks 1-10 (a title's own document) and hard negatives from ranks 30-50.
 2. ``build_model`` wraps the LLM as a bidirectional, mean-pooled retriever with the ``Query: `` prefix on queries.
@@ -25,7 +25,7 @@ from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 
 from st_drama import build_model
-from st_drama.augment import AugmentationGenerator, AugmentConfig, MiningSettings
+from st_drama.augment import AugmentConfig, Augmenter, MiningConfig
 from st_drama.evaluation import evaluate
 from st_drama.training.runtime import precision_arguments
 
@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     output = Path(args.output)
 
-    mining = MiningSettings(num_negatives=args.negatives)
+    mining = MiningConfig(num_negatives=args.negatives)
     config = AugmentConfig(sources=["crop", "title"], max_docs=args.max_docs, mining=mining)
-    rows = AugmentationGenerator(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
+    rows = Augmenter(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
     columns = ["query", "positive", *(f"negative_{i}" for i in range(1, args.negatives + 1))]
     train_dataset = rows.select_columns(columns)
     print(f"{len(train_dataset)} training rows, e.g. {train_dataset[0]['query']!r}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .default_llm import DEFAULT_LLM_NAME, default_llm_path, resolve_model_path, st_drama_home
+from .default_llm import default_llm_path, resolve_model_path, st_drama_home
+from .defaults import DEFAULT_LLM_NAME
 
 __version__ = "0.1.0"
 

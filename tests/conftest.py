@@ -124,3 +124,79 @@ class InterruptAfterSave:
                     raise KeyboardInterrupt(f"interrupted after step {state.global_step}")
 
         return _Interrupt()
+
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def cranfield_documents(limit: int) -> list[dict]:
+    """The first ``limit`` non-empty Cranfield rows (``_id``, ``title``, ``text``)."""
+    rows = []
+    with open(BUNDLED_CRANFIELD / "corpus.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row["text"].strip():
+                rows.append(row)
+            if len(rows) == limit:
+                break
+    return rows
+
+
+def write_beir_corpus(folder: Path, rows: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_llm_dir(tmp_path_factory) -> Path:
+    """A tiny random Llama with a ChatML chat template (SmolLM2's format)."""
+    folder = save_tiny_decoder(tmp_path_factory.mktemp("tiny_chat_llm"), max_position_embeddings=4096)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = CHATML_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """A BEIR folder with 40 Cranfield documents."""
+    return write_beir_corpus(tmp_path_factory.mktemp("small_corpus"), cranfield_documents(40))
+
+
+SUBSET_DOCUMENTS = 150
+
+
+def write_cranfield_subset(folder: Path, documents: int = SUBSET_DOCUMENTS) -> Path:
+    """The first ``documents`` Cranfield documents and the queries judged against them: a real collection small
+    enough for a tiny model to go through every stage in seconds."""
+    (folder / "qrels").mkdir(parents=True)
+    kept_ids: set[str] = set()
+    with (
+        open(BUNDLED_CRANFIELD / "corpus.jsonl", encoding="utf-8") as source,
+        open(folder / "corpus.jsonl", "w", encoding="utf-8") as target,
+    ):
+        for line in source:
+            row = json.loads(line)
+            if row["text"].strip():
+                kept_ids.add(row["_id"])
+                target.write(line)
+            if len(kept_ids) == documents:
+                break
+    qrels_lines = (BUNDLED_CRANFIELD / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()
+    judged = [line for line in qrels_lines[1:] if line.split("\t")[1] in kept_ids]
+    (folder / "qrels" / "test.tsv").write_text("\n".join([qrels_lines[0], *judged]) + "\n", encoding="utf-8")
+    judged_queries = {line.split("\t")[0] for line in judged}
+    with (
+        open(BUNDLED_CRANFIELD / "queries.jsonl", encoding="utf-8") as source,
+        open(folder / "queries.jsonl", "w", encoding="utf-8") as target,
+    ):
+        target.writelines(line for line in source if json.loads(line)["_id"] in judged_queries)
+    return folder

@@ -4,9 +4,9 @@ optional LLM reranking (listwise, pointwise, llm-blender PairRM), written as res
 Command line: ``st-drama augment CORPUS OUTPUT_DIR [--sources crop,synthetic] [--rerank ...] [--shard i/n]``.
 Python::
 
-    from st_drama.augment import AugmentationGenerator, AugmentConfig
+    from st_drama.augment import AugmentConfig, Augmenter
 
-    dataset = AugmentationGenerator(AugmentConfig(max_docs=200)).generate("path/to/beir", "augmented/")
+    dataset = Augmenter(AugmentConfig(max_docs=200)).generate("path/to/beir", "augmented/")
 
 The output folder holds parquet files under ``data/`` (one per chunk of documents): ``datasets.load_dataset(
 "augmented/", split="train")`` reads them, with columns ``query, positive, negative_1 .. negative_k, source, doc_id,
@@ -24,20 +24,20 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "AugmentConfig": "generator",
-    "AugmentationGenerator": "generator",
-    "CropSettings": "crop",
-    "GenerationSettings": "generation",
-    "QueryFilterSettings": "generation",
-    "SyntheticQueryGenerator": "generation",
-    "MiningSettings": "mining",
+    "AugmentConfig": "config",
+    "CropConfig": "config",
+    "GenerationConfig": "config",
+    "MiningConfig": "config",
+    "QueryFilterConfig": "config",
+    "RerankConfig": "config",
+    "SamplingConfig": "config",
+    "Augmenter": "augmenter",
+    "SyntheticQueryGenerator": "synthetic_queries",
     "BM25Retriever": "mining",
     "SentenceTransformerRetriever": "mining",
-    "RerankSettings": "rerank",
     "ListwiseReranker": "rerank",
     "PointwiseReranker": "rerank",
-    "PairRMReranker": "blender",
-    "SamplingSettings": "llm",
+    "PairRMReranker": "pairrm",
     "TransformersChatLM": "llm",
     "load_chat_lm": "llm",
     "Shard": "sharding",

@@ -9,42 +9,14 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
 
+from .config import CropConfig
 from .text import split_sentences
 
 REJECT_NO_SPAN = "no usable sentence"
 
 
-@dataclass(frozen=True)
-class CropSettings:
-    """Which sentences qualify as queries, and how long a fallback span is.
-
-    Args:
-        min_words: Shortest usable sentence (shorter ones, such as headings, are skipped).
-        max_words: Longest usable sentence; longer sentences are cut to a random span of this many words.
-        span_words: Length of the word span taken when no sentence qualifies.
-        context_removal: Probability that the crop is cut out of its document when that document is the row's
-            positive, so the query must be matched to its context rather than found verbatim. 0 keeps DRAMA's
-            verbatim positives. Quick pipeline, mean nDCG@10 over four collections: 0.274 at 0, 0.325 at 1.
-        per_document: Crops taken from each document, each from a different sentence (fewer where the document
-            has fewer usable sentences). More than one gives a small corpus enough distinct rows for a long run.
-    """
-
-    min_words: int = 5
-    max_words: int = 48
-    span_words: int = 16
-    context_removal: float = 1.0
-    per_document: int = 1
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.context_removal <= 1.0:
-            raise ValueError(f"context_removal is a probability in [0, 1], got {self.context_removal}")
-        if self.per_document < 1:
-            raise ValueError(f"per_document is a number of crops per document, at least 1, got {self.per_document}")
-
-
-def crop_query(text: str, rng: random.Random, settings: CropSettings = CropSettings()) -> str | None:
+def crop_query(text: str, rng: random.Random, settings: CropConfig = CropConfig()) -> str | None:
     """A random sentence of ``text`` (or a random span when no sentence qualifies); None for texts too short.
 
     Args:
@@ -56,7 +28,7 @@ def crop_query(text: str, rng: random.Random, settings: CropSettings = CropSetti
     return crops[0] if crops else None
 
 
-def crop_queries(text: str, rng: random.Random, settings: CropSettings = CropSettings(), count: int = 1) -> list[str]:
+def crop_queries(text: str, rng: random.Random, settings: CropConfig = CropConfig(), count: int = 1) -> list[str]:
     """Up to ``count`` crops of ``text``, each from a different random sentence; a single random span when no
     sentence qualifies; none for texts too short. The first crop is the one :func:`crop_query` draws.
 
@@ -88,7 +60,7 @@ def _random_span(tokens: list[str], length: int, rng: random.Random) -> str:
     return " ".join(tokens[start : start + length])
 
 
-def without_crop(text: str, crop: str, min_words: int = CropSettings.min_words, title: str = "") -> str:
+def without_crop(text: str, crop: str, min_words: int = CropConfig.min_words, title: str = "") -> str:
     """``text`` with every occurrence of ``crop`` cut out (a title repeated in the body holds it twice); ``text``
     itself when the crop does not occur in it or fewer than ``min_words`` words would remain (a one-sentence document
     stays its own positive).

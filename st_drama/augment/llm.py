@@ -10,52 +10,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from .chat import ChatLM, Conversation, Reply
+from .config import BACKENDS, PRECISIONS, SamplingConfig
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
-
-Conversation = list[dict[str, str]]
-PRECISIONS = ("auto", "bf16", "fp32")
-BACKENDS = ("auto", "transformers", "vllm")
-
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    """How to decode: greedy when ``temperature`` is 0, else nucleus sampling (DRAMA: 0.8 / 0.9)."""
-
-    max_new_tokens: int = 64
-    temperature: float = 0.0
-    top_p: float = 1.0
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0.0
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A generated reply; ``finished`` is False when the token limit cut it off."""
-
-    text: str
-    finished: bool
-
-
-class ChatLM(Protocol):
-    """What generation and listwise reranking need from an LLM backend."""
-
-    def generate(
-        self,
-        conversations: Sequence[Conversation],
-        sampling: SamplingSettings,
-        seed: int,
-        stop_when: Callable[[str], bool] | None = None,
-    ) -> list[Reply]:
-        """The assistant's reply to each conversation (batched). ``stop_when(text_so_far)`` may end a reply early."""
-        ...
 
 
 class TransformersChatLM:
@@ -124,7 +87,7 @@ class TransformersChatLM:
     def generate(
         self,
         conversations: Sequence[Conversation],
-        sampling: SamplingSettings,
+        sampling: SamplingConfig,
         seed: int,
         stop_when: Callable[[str], bool] | None = None,
     ) -> list[Reply]:
@@ -140,7 +103,7 @@ class TransformersChatLM:
         return replies
 
     def _generate_batch(
-        self, prompts: list[str], sampling: SamplingSettings, stop_when: Callable[[str], bool] | None
+        self, prompts: list[str], sampling: SamplingConfig, stop_when: Callable[[str], bool] | None
     ) -> list[Reply]:
         import torch
 

@@ -7,11 +7,11 @@ document the retriever scores almost as high as the positive.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from .config import MiningConfig
 from .text import normalize_text
 
 if TYPE_CHECKING:
@@ -32,40 +32,6 @@ class Retriever(Protocol):
 
 
 @dataclass(frozen=True)
-class MiningSettings:
-    """Which ranks supply positives and negatives (1-based, inclusive).
-
-    Args:
-        positive_ranks: Ranks whose documents count as positives (never negatives).
-        negative_ranks: Ranks that supply hard negatives; when too few survive the guard, later ranks fill in.
-        num_negatives: Negatives per row (``negative_1`` ... ``negative_k``).
-        positives_per_query: Rows per query, one per positive, taken in order from the source document (synthetic
-            queries) and then ranks ``positive_ranks``.
-        max_negative_score_ratio: A candidate scoring at least this fraction of the positive's score is a likely
-            false negative and skipped (None disables the check).
-    """
-
-    positive_ranks: tuple[int, int] = (1, 10)
-    negative_ranks: tuple[int, int] = (30, 50)
-    num_negatives: int = 7
-    positives_per_query: int = 1
-    max_negative_score_ratio: float | None = 0.95
-
-    def __post_init__(self) -> None:
-        for name in ("positive_ranks", "negative_ranks"):
-            low, high = getattr(self, name)
-            if not 1 <= low <= high:
-                raise ValueError(f"{name} must be 1-based and ordered (low <= high), got {(low, high)}")
-        if self.num_negatives < 1 or self.positives_per_query < 1:
-            raise ValueError("num_negatives and positives_per_query must be at least 1")
-
-    @property
-    def retrieval_depth(self) -> int:
-        """How many candidates to retrieve: the negative range plus room to replace guarded ones."""
-        return self.negative_ranks[1] + 2 * self.num_negatives
-
-
-@dataclass(frozen=True)
 class MinedRow:
     """One training row as document indices."""
 
@@ -74,33 +40,22 @@ class MinedRow:
 
 
 class BM25Retriever:
-    """bm25s over the documents' title + text, with English stop words removed when the corpus is English.
+    """BM25 (:class:`st_drama.bm25.BM25Index`) over the documents' title + text.
 
     Args:
         documents: The corpus.
-        language: The corpus language (``"en"`` enables English stop words).
+        english_stopwords: Remove English stop words (for an English corpus).
     """
 
-    def __init__(self, documents: Sequence[Document], language: str = "en") -> None:
-        import bm25s
-        from bm25s.tokenization import Tokenizer
+    def __init__(self, documents: Sequence[Document], english_stopwords: bool = True) -> None:
+        from st_drama.bm25 import BM25Index
 
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
-        self.tokenizer = Tokenizer(stopwords="en" if language == "en" else None)
-        corpus_ids = self.tokenizer.tokenize(
-            [document.full_text for document in documents], return_as="ids", show_progress=False
-        )
-        self.index = bm25s.BM25()
-        self.index.index(corpus_ids, show_progress=False)
-        self.num_documents = len(documents)
+        self.index = BM25Index([document.full_text for document in documents], english_stopwords=english_stopwords)
 
     def search(self, queries: Sequence[str], top_k: int) -> tuple[list[list[int]], list[list[float]]]:
         if not queries:
             return [], []
-        query_ids = self.tokenizer.tokenize(list(queries), return_as="ids", update_vocab=False, show_progress=False)
-        k = min(top_k, self.num_documents)
-        indices, scores = self.index.retrieve(query_ids, k=k, show_progress=False, n_threads=1)
-        return indices.tolist(), scores.tolist()
+        return self.index.search(queries, top_k)
 
 
 class SentenceTransformerRetriever:
@@ -145,7 +100,7 @@ class CandidateSelector:
         settings: Rank ranges and counts.
     """
 
-    def __init__(self, documents: Sequence[Document], settings: MiningSettings) -> None:
+    def __init__(self, documents: Sequence[Document], settings: MiningConfig) -> None:
         self.documents = documents
         self.settings = settings
         self._normalized: dict[int, str] = {}

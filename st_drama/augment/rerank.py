@@ -6,7 +6,7 @@ candidates (indices, best first).
   that are invalid or partial are repaired (unknown numbers dropped, repeats ignored, missing passages appended in
   their previous order); a reply with no usable number leaves the window as it was.
 - :class:`PointwiseReranker`: the probability that the LLM answers "yes" to "does the passage answer the query?".
-- :class:`~st_drama.augment.blender.PairRMReranker`: llm-blender's pairwise ranker.
+- :class:`~st_drama.augment.pairrm.PairRMReranker`: llm-blender's pairwise ranker.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from .generation import truncate_words
-from .llm import ChatLM, Conversation, SamplingSettings
+from .chat import ChatLM, Conversation
+from .config import RERANKERS, RerankConfig, SamplingConfig
+from .synthetic_queries import truncate_words
 from .text import words
 
 PERMUTATION_VALID = "valid"
@@ -134,25 +134,6 @@ def sliding_window_rerank(
     return orders
 
 
-@dataclass(frozen=True)
-class RerankSettings:
-    """Reranking settings.
-
-    Args:
-        depth: How many first-stage candidates are reranked (DRAMA: 20).
-        negative_ranks: Reranked ranks that supply negatives (DRAMA: 10-20).
-        window: Passages per listwise window.
-        step: Listwise window step.
-        max_passage_words: Each passage is cut to this many words in the prompt (DRAMA cuts to 256 tokens).
-    """
-
-    depth: int = 20
-    negative_ranks: tuple[int, int] = (10, 20)
-    window: int = 10
-    step: int = 5
-    max_passage_words: int = 100
-
-
 def listwise_conversation(query: str, passages: Sequence[str], max_passage_words: int) -> Conversation:
     """A RankGPT-style prompt: numbered passages, then the request for a ``[] > []`` ranking."""
     numbered = "\n".join(
@@ -180,7 +161,7 @@ class ListwiseReranker:
     ``stats`` counts windows by permutation status (``"valid"``, ``"repaired"``, ``"invalid"``).
     """
 
-    def __init__(self, chat_lm: ChatLM, settings: RerankSettings = RerankSettings()) -> None:
+    def __init__(self, chat_lm: ChatLM, settings: RerankConfig = RerankConfig()) -> None:
         self.chat_lm = chat_lm
         self.settings = settings
         self.stats: Counter = Counter()
@@ -209,7 +190,7 @@ class ListwiseReranker:
                 listwise_conversation(queries[requests[position][0]], passages, self.settings.max_passage_words)
                 for position, passages in zip(positions, window_passages, strict=True)
             ]
-            sampling = SamplingSettings(max_new_tokens=6 * size + 8)
+            sampling = SamplingConfig(max_new_tokens=6 * size + 8)
             replies = self.chat_lm.generate(conversations, sampling, seed=0, stop_when=_names_all(size))
             for position, reply, conversation_passages in zip(positions, replies, window_passages, strict=True):
                 permutation, status = parse_permutation(reply.text, size, conversation_passages)
@@ -244,7 +225,7 @@ class PointwiseReranker:
     Needs next-token probabilities, so the transformers backend (:class:`~st_drama.augment.llm.TransformersChatLM`).
     """
 
-    def __init__(self, chat_lm: ChatLM, settings: RerankSettings = RerankSettings()) -> None:
+    def __init__(self, chat_lm: ChatLM, settings: RerankConfig = RerankConfig()) -> None:
         if not hasattr(chat_lm, "next_token_probabilities"):
             raise ValueError("Pointwise reranking needs the transformers backend (next-token probabilities).")
         self.chat_lm = chat_lm
@@ -291,13 +272,10 @@ def _first_token_ids(tokenizer, variants: Sequence[str]) -> set[int]:
     return ids
 
 
-RERANKERS = ("none", "listwise", "pointwise", "pairrm")
-
-
 def make_reranker(
     kind: str,
     chat_lm: ChatLM | None = None,
-    settings: RerankSettings = RerankSettings(),
+    settings: RerankConfig = RerankConfig(),
     pairrm_weights: str | None = None,
     pairrm_backbone: str | None = None,
     device: str | None = None,
@@ -310,7 +288,7 @@ def make_reranker(
     if kind == "pointwise":
         return PointwiseReranker(_required(chat_lm, kind), settings)
     if kind == "pairrm":
-        from .blender import PairRMReranker
+        from .pairrm import PairRMReranker
 
         return PairRMReranker(pairrm_weights, backbone_path=pairrm_backbone, device=device, settings=settings)
     raise ValueError(f"Unknown reranker {kind!r}; choose one of {RERANKERS}.")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Sequence
 
-from .llm import Conversation, Reply, SamplingSettings
+from .chat import Conversation, Reply
+from .config import SamplingConfig
 
 _VLLM_DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp32": "float32"}
 
@@ -41,7 +42,7 @@ class VLLMChatLM:
     def generate(
         self,
         conversations: Sequence[Conversation],
-        sampling: SamplingSettings,
+        sampling: SamplingConfig,
         seed: int,
         stop_when: Callable[[str], bool] | None = None,
     ) -> list[Reply]:

@@ -27,16 +27,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from st_drama.runs import check_run_settings
+
 if TYPE_CHECKING:
     import datasets
 
 STATE_DIR = ".augment"
 DATA_DIR = "data"
 CHUNK_PATTERN = "chunk-{index:06d}"
-
-
-class OutputMismatchError(ValueError):
-    """The output folder was started with other settings; resuming would mix incompatible rows."""
 
 
 METADATA_COLUMNS = ("source", "doc_id", "language")
@@ -72,21 +70,7 @@ class AugmentOutput:
 
     def check_config(self, config: dict[str, Any]) -> None:
         """Record the settings on the first run; on later runs, refuse settings that would change the rows."""
-        path = self.state_dir / "config.json"
-        if not path.is_file():
-            self._write_atomically(path, json.dumps(config, indent=2, sort_keys=True).encode("utf-8"))
-            return
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-        differences = [
-            f"{key}: {recorded.get(key)!r} -> {config.get(key)!r}"
-            for key in sorted(set(recorded) | set(config))
-            if recorded.get(key) != config.get(key)
-        ]
-        if differences:
-            raise OutputMismatchError(
-                f"{self.root} was started with other settings ({'; '.join(differences)}). Rerun with the same "
-                "settings to resume, or choose another output folder."
-            )
+        check_run_settings(self.state_dir / "config.json", config, what=str(self.root))
 
     def done_chunks(self) -> set[int]:
         """Indices of the chunks whose rows are complete."""

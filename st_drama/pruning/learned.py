@@ -18,26 +18,22 @@ import logging
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback
 
+from st_drama.defaults import DEFAULT_SEED
 from st_drama.precision import resolve_bf16
+from st_drama.runs import checkpoint_step, checkpoint_to_resume
 
 from .calibration import TokenBlocks
+from .config import LearnedMaskConfig
 from .importance import ImportanceScores, decoder_of
 from .slicing import PruningPlan, apply_plan, plan_from_scores
 from .target import ModelShape
-from .training import (
-    BlockCollator,
-    BlockDataset,
-    checkpoint_step,
-    checkpoint_to_resume,
-    training_arguments,
-)
+from .training import BlockCollator, BlockDataset, training_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -45,52 +41,6 @@ logger = logging.getLogger(__name__)
 LIMIT_LOW, LIMIT_HIGH, TEMPERATURE = -0.1, 1.1, 2.0 / 3.0
 EPSILON = 1e-6
 MASKED_WEIGHTS_NAME = "model.safetensors"
-
-
-@dataclass
-class LearnedMaskConfig:
-    """Training of the masks.
-
-    Args:
-        steps: Optimizer steps.
-        batch_size: Blocks per step.
-        learning_rate: Learning rate of the model's own weights (trained jointly, as in Sheared-LLaMA); 0 freezes
-            them and trains only the masks.
-        mask_learning_rate: Learning rate (AdamW) of the mask logits.
-        lagrangian_learning_rate: Step of the multipliers' gradient ascent, per training forward pass.
-        initial_penalty: Starting ``lambda2``. Adam moves the mask logits at about the same speed whatever the
-            multipliers' size, so what matters is where ``lambda1 + 2 * lambda2 * gap`` changes sign: a strong
-            quadratic term from the start puts that point near ``gap = 0`` and keeps the expected sizes from
-            overshooting the target (with both multipliers starting at 0 they undershoot it badly).
-        target_warmup: Fraction of the steps over which the target moves from the source shape to the final one.
-        initial_log_alpha: Starting mask logit; 3.0 keeps nearly everything at first (the model starts intact).
-        save_steps: Checkpoint every this many steps (default: a quarter of ``steps``).
-        bf16: bf16 autocast (default: where supported).
-        seed: Seed of the data order and the mask noise.
-    """
-
-    steps: int = 200
-    batch_size: int = 4
-    learning_rate: float = 2e-5
-    mask_learning_rate: float = 0.1
-    lagrangian_learning_rate: float = 0.5
-    initial_penalty: float = 50.0
-    target_warmup: float = 0.5
-    initial_log_alpha: float = 3.0
-    save_steps: int | None = None
-    bf16: bool | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("Learned-mask pruning needs steps >= 1 and batch_size >= 1.")
-        if not 0 <= self.target_warmup <= 1:
-            raise ValueError(f"target_warmup must be in [0, 1], got {self.target_warmup}.")
-        if self.learning_rate < 0 or self.mask_learning_rate <= 0:
-            raise ValueError("learning_rate must be >= 0 and mask_learning_rate > 0.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class HardConcreteMask(nn.Module):
@@ -366,17 +316,27 @@ def train_masks(
     run_settings: dict[str, Any] | None = None,
     callbacks: list[TrainerCallback] | None = None,
     show_progress: bool = True,
+    seed: int = DEFAULT_SEED,
+    bf16: bool | None = None,
 ) -> MaskedLlama:
     """Train masks (and, unless ``config.learning_rate == 0``, the weights of ``model``, in place) toward
-    ``target``. Returns the masked model; fold it with :func:`fold_masks`."""
+    ``target``. Returns the masked model; fold it with :func:`fold_masks`. ``seed`` seeds the data order and the
+    mask noise; ``bf16`` is autocast (default: where it is fast)."""
     source = ModelShape.from_config(model.config)
-    torch.manual_seed(config.seed)
+    bf16 = resolve_bf16(bf16)
+    torch.manual_seed(seed)
     masks = PruningMasks(
         source, target, config.initial_log_alpha, config.lagrangian_learning_rate, config.initial_penalty
     )
     model.requires_grad_(config.learning_rate > 0)
     masked = MaskedLlama(model, masks)
-    settings = {"learned": config.to_dict(), "target": target.to_dict(), **(run_settings or {})}
+    settings = {
+        "learned": config.to_dict(),
+        "target": target.to_dict(),
+        "seed": seed,
+        "bf16": bf16,
+        **(run_settings or {}),
+    }
     checkpoint = checkpoint_to_resume(checkpoint_dir, settings, resume)
     if pad_token_id is None:
         pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
@@ -386,8 +346,8 @@ def train_masks(
         batch_size=config.batch_size,
         learning_rate=config.learning_rate or config.mask_learning_rate,
         save_steps=config.save_steps,
-        seed=config.seed,
-        bf16=resolve_bf16(config.bf16),
+        seed=seed,
+        bf16=bf16,
         show_progress=show_progress,
         max_grad_norm=0.0,
     )

@@ -5,67 +5,22 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback
 
+from st_drama.defaults import DEFAULT_SEED
 from st_drama.precision import resolve_bf16
+from st_drama.runs import checkpoint_step, checkpoint_to_resume
 
 from .calibration import TokenBlocks
+from .config import RecoveryConfig
 from .importance import autocast_context
-from .training import (
-    BlockCollator,
-    BlockDataset,
-    checkpoint_step,
-    checkpoint_to_resume,
-    training_arguments,
-)
+from .training import BlockCollator, BlockDataset, training_arguments
 
 logger = logging.getLogger(__name__)
-
-RECOVERY_MODES = ("distill", "lm")
-
-
-@dataclass
-class RecoveryConfig:
-    """How to train the pruned model back.
-
-    Args:
-        steps: Optimizer steps (0 = no recovery).
-        mode: ``"distill"`` (KL divergence to the teacher's next-token distribution; needs the teacher) or
-            ``"lm"`` (next-token cross-entropy on the text).
-        learning_rate: Peak learning rate (constant after warmup).
-        batch_size: Blocks per step.
-        warmup_steps: Linear warmup steps.
-        temperature: Distillation temperature (the loss is scaled by its square, as usual).
-        save_steps: Checkpoint every this many steps (default: a quarter of ``steps``).
-        bf16: bf16 autocast (default: where supported).
-        seed: Data order and dropout seed.
-    """
-
-    steps: int = 0
-    mode: str = "distill"
-    learning_rate: float = 2e-4
-    batch_size: int = 4
-    warmup_steps: int = 10
-    temperature: float = 1.0
-    save_steps: int | None = None
-    bf16: bool | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode not in RECOVERY_MODES:
-            raise ValueError(f"Recovery mode must be one of {RECOVERY_MODES}, got {self.mode!r}.")
-        if self.steps < 0 or self.batch_size < 1:
-            raise ValueError("Recovery needs steps >= 0 and batch_size >= 1.")
-        if self.temperature <= 0 or self.learning_rate <= 0:
-            raise ValueError("Recovery needs a positive temperature and learning rate.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def distillation_loss(
@@ -128,6 +83,8 @@ def recover(
     run_settings: dict[str, Any] | None = None,
     callbacks: list[TrainerCallback] | None = None,
     show_progress: bool = True,
+    seed: int = DEFAULT_SEED,
+    bf16: bool | None = None,
 ) -> nn.Module:
     """Train ``student`` (in place) for ``config.steps`` steps on ``train_blocks``; return it in eval mode.
 
@@ -143,11 +100,13 @@ def recover(
             folder written with other settings is refused.
         callbacks: Extra ``TrainerCallback`` objects.
         show_progress: Show the Trainer's progress bar.
+        seed: Data order and dropout seed.
+        bf16: bf16 autocast (default: where it is fast).
     """
     if config.steps == 0:
         return student.eval()
-    bf16 = resolve_bf16(config.bf16)
-    settings = {"recovery": config.to_dict(), **(run_settings or {})}
+    bf16 = resolve_bf16(bf16)
+    settings = {"recovery": config.to_dict(), "seed": seed, "bf16": bf16, **(run_settings or {})}
     checkpoint = checkpoint_to_resume(checkpoint_dir, settings, resume)
     if pad_token_id is None:
         pad_token_id = student.config.pad_token_id if student.config.pad_token_id is not None else 0
@@ -157,7 +116,7 @@ def recover(
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         save_steps=config.save_steps,
-        seed=config.seed,
+        seed=seed,
         bf16=bf16,
         show_progress=show_progress,
         warmup_steps=min(config.warmup_steps, max(0, config.steps - 1)),

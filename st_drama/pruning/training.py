@@ -3,11 +3,8 @@ resume only the run that wrote them."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,9 +12,6 @@ import torch
 from .calibration import TokenBlocks
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
-RUN_SETTINGS_FILE = "st_drama_run_settings.json"
 
 
 class BlockDataset(torch.utils.data.Dataset):
@@ -88,45 +82,3 @@ def training_arguments(
     )
     settings.update(overrides)
     return TrainingArguments(**settings)
-
-
-def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> str | None:
-    """The Trainer checkpoint with the highest step in ``checkpoint_dir``, if any."""
-    folder = Path(checkpoint_dir)
-    if not folder.is_dir():
-        return None
-    matches = ((CHECKPOINT_PATTERN.match(path.name), path) for path in folder.iterdir())
-    steps = [(int(match.group(1)), path) for match, path in matches if match]
-    return str(max(steps)[1]) if steps else None
-
-
-def checkpoint_step(checkpoint: str | os.PathLike) -> int:
-    """The optimizer step a Trainer checkpoint was saved at."""
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
-    return int(state["global_step"])
-
-
-def checkpoint_to_resume(checkpoint_dir: str | os.PathLike, settings: dict[str, Any], resume: bool) -> str | None:
-    """The checkpoint to continue from, after checking it was written by a run with the same ``settings``.
-
-    A folder holding another run's checkpoints is an error, never silently resumed or overwritten. The settings
-    are recorded (for the next run to compare) when the folder starts fresh.
-    """
-    folder = Path(checkpoint_dir)
-    settings_file = folder / RUN_SETTINGS_FILE
-    checkpoint = latest_checkpoint(folder)
-    normalized = json.loads(json.dumps(settings, sort_keys=True, default=str))
-    if checkpoint is not None:
-        recorded = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else None
-        if recorded != normalized:
-            raise ValueError(
-                f"{folder} holds checkpoints of a different run (settings differ from {settings_file.name}); "
-                "use another output directory or delete that folder."
-            )
-        if not resume:
-            raise ValueError(f"{folder} already holds checkpoints ({Path(checkpoint).name}); pass resume=True.")
-        logger.info(f"Resuming from {checkpoint}.")
-        return checkpoint
-    folder.mkdir(parents=True, exist_ok=True)
-    settings_file.write_text(json.dumps(normalized, indent=2, sort_keys=True), encoding="utf-8")
-    return None

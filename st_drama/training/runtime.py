@@ -1,11 +1,11 @@
-"""Run mechanics shared by ``st-drama pretrain`` and ``st-drama train``: precision, devices, LoRA, checkpoints."""
+"""Run mechanics shared by ``st-drama pretrain`` and ``st-drama train``: precision, devices, LoRA, the final save
+(checkpoints and resuming: :mod:`st_drama.runs`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,38 +16,12 @@ from st_drama.precision import resolve_bf16
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def precision_arguments(bf16: bool | None) -> dict[str, Any]:
     """TrainingArguments for the precision; ``None`` means bf16 where supported."""
     return {"bf16": resolve_bf16(bf16), "use_cpu": not torch.cuda.is_available()}
-
-
-def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> str | None:
-    """The Trainer checkpoint with the highest step in ``checkpoint_dir``, if any."""
-    folder = Path(checkpoint_dir)
-    if not folder.is_dir():
-        return None
-    steps = [
-        (int(match.group(1)), path) for path in folder.iterdir() if (match := CHECKPOINT_PATTERN.match(path.name))
-    ]
-    return str(max(steps)[1]) if steps else None
-
-
-def resume_checkpoint(checkpoint_dir: str | os.PathLike, resume: bool) -> str | None:
-    """The checkpoint to resume from. Without ``resume``, existing checkpoints are an error rather than being
-    silently overwritten by a fresh run."""
-    checkpoint = latest_checkpoint(checkpoint_dir)
-    if checkpoint and not resume:
-        raise ValueError(
-            f"{checkpoint_dir} already holds checkpoints ({os.path.basename(checkpoint)}); pass resume=True "
-            "(--resume) to continue that run, or choose another output directory."
-        )
-    if resume and not checkpoint:
-        logger.info(f"No checkpoint in {checkpoint_dir} yet; starting from scratch.")
-    return checkpoint
 
 
 def add_lora(

@@ -1,26 +1,19 @@
 """WiSE-FT (Wortsman et al., 2022): interpolate the fine-tuned weights with the weights training started from.
 
 A model trained for long on pseudo-queries drifts towards what those queries look like; moving part of the way back
-to the starting weights keeps what it learned and recovers some of the starting model's generality. Measured on
-the ``quick`` recipe trained for 192 steps, nDCG@10 as trained -> at ``wise_alpha`` 0.7 -> at 0.5: CISI 0.351 ->
-0.416 -> 0.451, Cranfield 0.353 -> 0.361 -> 0.357, Arabic ARCD 0.414 -> 0.430 -> 0.389 (benchmarks/RESULTS.md).
+to the starting weights keeps what it learned and recovers some of the starting model's generality.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .config import check_wise_alpha
+
 
 def snapshot_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of ``model``'s state: the starting point :func:`interpolate_weights` moves back towards."""
     return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
-
-
-def check_wise_alpha(wise_alpha: float) -> None:
-    if not 0.0 < wise_alpha <= 1.0:
-        raise ValueError(
-            f"wise_alpha is the fine-tuned weights' share in (0, 1] (1 keeps them as trained), got {wise_alpha}"
-        )
 
 
 def interpolate_weights(

@@ -1,4 +1,4 @@
-"""Fixtures for the augmentation tests: a tiny random chat LLM, a small BEIR corpus, a tiny PairRM ranker."""
+"""Fixtures for the augmentation tests: a fast recipe for the tiny chat LLM and a tiny PairRM ranker."""
 
 from __future__ import annotations
 
@@ -7,38 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLED_CRANFIELD, save_tiny_decoder, train_tiny_tokenizer
+from conftest import train_tiny_tokenizer
 
-from st_drama.augment.generation import GenerationSettings, QueryFilterSettings
-from st_drama.augment.generator import AugmentConfig
-from st_drama.augment.llm import SamplingSettings
-from st_drama.augment.mining import MiningSettings
-
-CHATML_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-def cranfield_documents(limit: int) -> list[dict]:
-    """The first ``limit`` non-empty Cranfield rows (``_id``, ``title``, ``text``)."""
-    rows = []
-    with open(BUNDLED_CRANFIELD / "corpus.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            if row["text"].strip():
-                rows.append(row)
-            if len(rows) == limit:
-                break
-    return rows
-
-
-def write_beir_corpus(folder: Path, rows: list[dict]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
-    return folder
+from st_drama.augment.augmenter import AugmentConfig
+from st_drama.augment.llm import SamplingConfig
+from st_drama.augment.mining import MiningConfig
+from st_drama.augment.synthetic_queries import GenerationConfig, QueryFilterConfig
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -53,24 +27,6 @@ def single_torch_thread():
     torch.set_num_threads(previous)
 
 
-@pytest.fixture(scope="session")
-def tiny_chat_llm_dir(tmp_path_factory) -> Path:
-    """A tiny random Llama with a ChatML chat template (SmolLM2's format)."""
-    folder = save_tiny_decoder(tmp_path_factory.mktemp("tiny_chat_llm"), max_position_embeddings=4096)
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.chat_template = CHATML_TEMPLATE
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def small_corpus(tmp_path_factory) -> Path:
-    """A BEIR folder with 40 Cranfield documents."""
-    return write_beir_corpus(tmp_path_factory.mktemp("small_corpus"), cranfield_documents(40))
-
-
 def tiny_config(llm_dir: Path, **overrides) -> AugmentConfig:
     """A fast recipe for the tiny LLM: short prompts and replies, a small negative range for a 40-document corpus.
 
@@ -82,11 +38,11 @@ def tiny_config(llm_dir: Path, **overrides) -> AugmentConfig:
         precision="fp32",
         batch_size=4,
         chunk_size=4,
-        generation=GenerationSettings(
-            max_document_words=30, few_shot=1, sampling=SamplingSettings(max_new_tokens=10, temperature=0.8, top_p=0.9)
+        generation=GenerationConfig(
+            max_document_words=30, few_shot=1, sampling=SamplingConfig(max_new_tokens=10, temperature=0.8, top_p=0.9)
         ),
-        filters=QueryFilterSettings(reject_unfinished=False, min_shared_words=0),
-        mining=MiningSettings(positive_ranks=(1, 3), negative_ranks=(6, 14), num_negatives=3),
+        filters=QueryFilterConfig(reject_unfinished=False, min_shared_words=0),
+        mining=MiningConfig(positive_ranks=(1, 3), negative_ranks=(6, 14), num_negatives=3),
     )
     settings.update(overrides)
     return AugmentConfig(**settings)
@@ -100,7 +56,7 @@ def tiny_pairrm_dirs(tmp_path_factory) -> tuple[Path, Path]:
     import torch
     from transformers import AutoModel, DebertaV2Config
 
-    from st_drama.augment.blender import import_llm_blender
+    from st_drama.augment.pairrm import import_llm_blender
 
     root = tmp_path_factory.mktemp("tiny_pairrm")
     backbone = root / "backbone"

@@ -3,11 +3,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from conftest import cranfield_documents
 
-from st_drama.augment.crop import CropSettings, crop_queries, crop_query, without_crop
+from st_drama.augment.crop import CropConfig, crop_queries, crop_query, without_crop
 from st_drama.augment.text import split_sentences
-
-from .conftest import cranfield_documents
 
 
 def test_crop_is_a_sentence_of_the_document_and_reproducible():
@@ -19,7 +18,7 @@ def test_crop_is_a_sentence_of_the_document_and_reproducible():
         assert first is not None
         assert " ".join(first.split()) in " ".join(text.split())
         words = first.split()
-        assert CropSettings().min_words <= len(words) <= CropSettings().max_words
+        assert CropConfig().min_words <= len(words) <= CropConfig().max_words
 
 
 def test_crop_picks_among_usable_sentences_only():
@@ -31,7 +30,7 @@ def test_crop_picks_among_usable_sentences_only():
 
 def test_long_sentences_are_cut_to_a_span_and_short_texts_give_nothing():
     long_sentence = " ".join(f"w{number}" for number in range(100))
-    crop = crop_query(long_sentence, random.Random(0), CropSettings(max_words=10))
+    crop = crop_query(long_sentence, random.Random(0), CropConfig(max_words=10))
     assert len(crop.split()) == 10
     assert crop in long_sentence
     assert crop_query("too short text", random.Random(0)) is None
@@ -39,11 +38,11 @@ def test_long_sentences_are_cut_to_a_span_and_short_texts_give_nothing():
 
 def test_text_of_short_sentences_falls_back_to_a_word_span():
     text = "aa bb. cc dd. ee ff. gg hh. ii jj. kk ll."
-    settings = CropSettings(min_words=3, span_words=4)
+    settings = CropConfig(min_words=3, span_words=4)
     crops = {crop_query(text, random.Random(seed), settings) for seed in range(30)}
     assert all(len(crop.split()) == 4 and crop in text for crop in crops)
     assert len(crops) > 1
-    assert crop_query("aa bb. cc dd.", random.Random(0), CropSettings(min_words=5)) is None
+    assert crop_query("aa bb. cc dd.", random.Random(0), CropConfig(min_words=5)) is None
 
 
 def test_several_crops_come_from_different_sentences_and_start_with_the_single_crop():
@@ -55,14 +54,14 @@ def test_several_crops_come_from_different_sentences_and_start_with_the_single_c
         assert len(crops) == 2 and len(set(crops)) == 2
         assert all(" ".join(crop.split()) in " ".join(text.split()) for crop in crops)
         assert crops[0] == crop_query(text, random.Random(seed))
-        every_sentence = crop_queries(text, random.Random(seed), CropSettings(max_words=100), count=10)
+        every_sentence = crop_queries(text, random.Random(seed), CropConfig(max_words=100), count=10)
         assert sorted(every_sentence) == sorted(usable)
-    assert crop_queries("aa bb. cc dd ee ff gg.", random.Random(0), CropSettings(min_words=6), count=3) == [
+    assert crop_queries("aa bb. cc dd ee ff gg.", random.Random(0), CropConfig(min_words=6), count=3) == [
         "aa bb. cc dd ee ff gg."
     ]
     assert crop_queries("too short", random.Random(0), count=3) == []
     with pytest.raises(ValueError, match="per_document"):
-        CropSettings(per_document=0)
+        CropConfig(per_document=0)
 
 
 def test_a_crop_is_cut_out_of_its_document_whatever_the_whitespace():
@@ -91,7 +90,7 @@ def test_every_whole_word_occurrence_of_a_crop_is_cut():
 
 def test_context_removal_must_be_a_probability():
     with pytest.raises(ValueError, match="context_removal"):
-        CropSettings(context_removal=1.5)
+        CropConfig(context_removal=1.5)
 
 
 def test_the_title_stays_at_the_front_of_the_context():

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import cranfield_documents
 
-from st_drama.augment.generation import build_conversation
-from st_drama.augment.llm import SamplingSettings, TransformersChatLM, load_chat_lm
+from st_drama.augment.llm import SamplingConfig, TransformersChatLM, load_chat_lm
+from st_drama.augment.synthetic_queries import build_conversation
 from st_drama.precision import cpu_has_native_bf16
-
-from .conftest import cranfield_documents
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +23,7 @@ def test_batched_generation_pads_left_and_matches_one_at_a_time(tiny_chat_llm_di
     inputs = batched.encode([batched.render(conversation) for conversation in conversations])
     assert bool((inputs["attention_mask"][:, -1] == 1).all())
     assert bool((inputs["attention_mask"][:, 0] == 0).any())
-    greedy = SamplingSettings(max_new_tokens=8)
+    greedy = SamplingConfig(max_new_tokens=8)
     assert [reply.text for reply in batched.generate(conversations, greedy, seed=0)] == [
         reply.text for reply in single.generate(conversations, greedy, seed=0)
     ]
@@ -32,14 +31,14 @@ def test_batched_generation_pads_left_and_matches_one_at_a_time(tiny_chat_llm_di
 
 def test_sampling_is_reproducible_per_seed_and_flags_unfinished_replies(tiny_chat_llm_dir, conversations):
     lm = TransformersChatLM(str(tiny_chat_llm_dir), precision="fp32", batch_size=2)
-    sampling = SamplingSettings(max_new_tokens=6, temperature=1.0, top_p=0.95)
+    sampling = SamplingConfig(max_new_tokens=6, temperature=1.0, top_p=0.95)
     first = lm.generate(conversations, sampling, seed=11)
     assert lm.generate(conversations, sampling, seed=11) == first
     assert [reply.text for reply in lm.generate(conversations, sampling, seed=12)] != [reply.text for reply in first]
     assert not any(reply.finished for reply in first)  # a random model does not end within 6 tokens
     stopped = lm.generate(conversations, sampling, seed=11, stop_when=lambda text: len(text) > 0)
     assert all(reply.finished and reply.text for reply in stopped)
-    longer = lm.generate(conversations, SamplingSettings(40, 1.0, 0.95), seed=11)
+    longer = lm.generate(conversations, SamplingConfig(40, 1.0, 0.95), seed=11)
     assert all(len(short.text) < len(long.text) for short, long in zip(stopped, longer, strict=True))
 
 
@@ -51,7 +50,7 @@ def test_precision_selects_bf16_autocast_on_cpu(tiny_chat_llm_dir, conversations
     assert lm.autocast_dtype == torch.bfloat16
     with lm.autocast():
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
-    replies = lm.generate(conversations[:2], SamplingSettings(max_new_tokens=4), seed=0)
+    replies = lm.generate(conversations[:2], SamplingConfig(max_new_tokens=4), seed=0)
     assert len(replies) == 2
     with pytest.raises(ValueError, match="precision"):
         TransformersChatLM(str(tiny_chat_llm_dir), precision="fp16")

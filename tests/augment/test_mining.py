@@ -1,18 +1,17 @@
 from __future__ import annotations
 
 import pytest
+from conftest import cranfield_documents
 
 from st_drama.augment.mining import (
     REJECT_FEW_NEGATIVES,
     REJECT_NO_MATCH,
     BM25Retriever,
     CandidateSelector,
-    MiningSettings,
+    MiningConfig,
     SentenceTransformerRetriever,
 )
 from st_drama.corpus import Document
-
-from .conftest import cranfield_documents
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,7 @@ def corpus_with_duplicates() -> list[Document]:
 
 
 def test_positives_from_top_ranks_and_negatives_from_the_negative_range():
-    selector = CandidateSelector(corpus_with_duplicates(), MiningSettings((1, 3), (10, 20), num_negatives=4))
+    selector = CandidateSelector(corpus_with_duplicates(), MiningConfig((1, 3), (10, 20), num_negatives=4))
     ranked = list(range(30))
     scores = [30.0 - rank for rank in range(30)]
     rows = selector.from_retrieval(ranked, scores, source=0, source_is_positive=False)
@@ -66,7 +65,7 @@ def test_positives_from_top_ranks_and_negatives_from_the_negative_range():
 
 def test_false_negative_guard():
     documents = corpus_with_duplicates()
-    selector = CandidateSelector(documents, MiningSettings((1, 2), (3, 30), num_negatives=5))
+    selector = CandidateSelector(documents, MiningConfig((1, 2), (3, 30), num_negatives=5))
     # The source document (7) and an exact duplicate of the positive (12 duplicates 5) sit in the negative range.
     ranked = [5, 1, 7, 12, 2, 3, 4, 6, 8, 9, 10]
     scores = [10.0, 9.9, 9.8, 9.0, 9.7, 5.0, 4.0, 3.0, 2.0, 1.0, 0.5]
@@ -77,14 +76,14 @@ def test_false_negative_guard():
     assert 2 not in negatives
     assert negatives == [3, 4, 6, 8, 9]
     unguarded = CandidateSelector(
-        documents, MiningSettings((1, 2), (3, 30), num_negatives=5, max_negative_score_ratio=None)
+        documents, MiningConfig((1, 2), (3, 30), num_negatives=5, max_negative_score_ratio=None)
     )
     assert unguarded.from_retrieval(ranked, scores, source=7, source_is_positive=False)[0].negatives[0] == 2
 
 
 def test_rejections_and_multiple_positives():
     documents = corpus_with_duplicates()
-    selector = CandidateSelector(documents, MiningSettings((1, 3), (5, 8), num_negatives=3, positives_per_query=2))
+    selector = CandidateSelector(documents, MiningConfig((1, 3), (5, 8), num_negatives=3, positives_per_query=2))
     ranked = list(range(10))
     scores = [10.0 - rank for rank in range(10)]
     rows = selector.from_retrieval(ranked, scores, source=9, source_is_positive=True)
@@ -98,7 +97,7 @@ def test_rejections_and_multiple_positives():
 
 def test_rows_after_reranking():
     documents = corpus_with_duplicates()
-    selector = CandidateSelector(documents, MiningSettings(num_negatives=4))
+    selector = CandidateSelector(documents, MiningConfig(num_negatives=4))
     reranked = [5, 3, 1, 12, 0, 2, 4, 6, 7, 8, 9]
     rows = selector.from_reranking(reranked, fallback=[20, 21, 22], source=3, rerank_negative_ranks=(2, 5))
     # Ranks 2-5 are 3 (source), 1, 12 (duplicate of 5), 0; the guard leaves 1 and 0, the fallback adds 20 and 21.
@@ -108,9 +107,9 @@ def test_rows_after_reranking():
 
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="1-based"):
-        MiningSettings(negative_ranks=(0, 10))
+        MiningConfig(negative_ranks=(0, 10))
     with pytest.raises(ValueError, match="1-based"):
-        MiningSettings(positive_ranks=(5, 2))
+        MiningConfig(positive_ranks=(5, 2))
     with pytest.raises(ValueError, match="at least 1"):
-        MiningSettings(num_negatives=0)
-    assert MiningSettings().retrieval_depth == 64
+        MiningConfig(num_negatives=0)
+    assert MiningConfig().retrieval_depth == 64

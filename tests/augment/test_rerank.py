@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import cranfield_documents
 
 from st_drama.augment.llm import TransformersChatLM
 from st_drama.augment.rerank import (
@@ -9,15 +10,13 @@ from st_drama.augment.rerank import (
     PERMUTATION_VALID,
     ListwiseReranker,
     PointwiseReranker,
-    RerankSettings,
+    RerankConfig,
     listwise_conversation,
     make_reranker,
     parse_permutation,
     sliding_window_rerank,
     sliding_windows,
 )
-
-from .conftest import cranfield_documents
 
 
 @pytest.mark.parametrize(
@@ -100,7 +99,7 @@ def passages():
 
 
 def test_listwise_reranker_with_a_tiny_llm_always_returns_permutations(tiny_lm, passages):
-    reranker = ListwiseReranker(tiny_lm, RerankSettings(window=4, step=2, max_passage_words=12))
+    reranker = ListwiseReranker(tiny_lm, RerankConfig(window=4, step=2, max_passage_words=12))
     candidates = [passages[:6], passages[2:8], passages[:3]]
     orders = reranker.rerank(["boundary layer", "heat transfer", "wing lift"], candidates)
     assert [sorted(order) for order in orders] == [list(range(6)), list(range(6)), list(range(3))]
@@ -118,7 +117,7 @@ def test_listwise_prompt_numbers_the_passages(passages):
 
 
 def test_pointwise_reranker_orders_by_yes_probability(tiny_lm, passages):
-    reranker = PointwiseReranker(tiny_lm, RerankSettings(max_passage_words=20))
+    reranker = PointwiseReranker(tiny_lm, RerankConfig(max_passage_words=20))
     queries = ["boundary layer", "heat transfer"]
     candidates = [passages[:5], passages[3:8]]
     scores = reranker.scores(queries, candidates)
@@ -146,7 +145,7 @@ def test_make_reranker(tiny_lm):
 @pytest.mark.real_model
 def test_smollm2_listwise_reranking_yields_permutations(smollm2_dir):
     documents = [row["text"] for row in cranfield_documents(5)]
-    reranker = ListwiseReranker(TransformersChatLM(str(smollm2_dir)), RerankSettings(window=5, max_passage_words=30))
+    reranker = ListwiseReranker(TransformersChatLM(str(smollm2_dir)), RerankConfig(window=5, max_passage_words=30))
     orders = reranker.rerank([documents[2].split(" . ")[0]], [documents])
     assert sorted(orders[0]) == [0, 1, 2, 3, 4]
     assert sum(reranker.stats.values()) == 1

@@ -5,13 +5,8 @@ import os
 import datasets
 import pytest
 
-from st_drama.augment.writer import (
-    AugmentOutput,
-    OutputMismatchError,
-    load_augmented_dataset,
-    output_columns,
-    training_columns,
-)
+from st_drama.augment.writer import AugmentOutput, load_augmented_dataset, output_columns, training_columns
+from st_drama.runs import RunSettingsMismatchError
 
 
 def make_rows(chunk: int, count: int, num_negatives: int = 2) -> list[dict[str, str]]:
@@ -94,7 +89,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     output = AugmentOutput(tmp_path, num_negatives=2)
     output.check_config({"seed": 0, "sources": ["crop"]})
     output.check_config({"seed": 0, "sources": ["crop"]})
-    with pytest.raises(OutputMismatchError, match=r"seed: 0 -> 1"):
+    with pytest.raises(RunSettingsMismatchError, match=r"seed: 0 -> 1"):
         AugmentOutput(tmp_path, num_negatives=2).check_config({"seed": 1, "sources": ["crop"]})
 
 

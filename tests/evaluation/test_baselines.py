@@ -3,21 +3,12 @@ from __future__ import annotations
 import math
 
 import mteb
-import pytest
-from evaluation_helpers import write_topics_folder
 
-from st_drama.evaluation.baselines import check_baselines, load_backbone, load_minilm, minilm_path
+from evaluation.evaluation_helpers import write_topics_folder
+from st_drama.evaluation.baselines import load_backbone, load_minilm, minilm_path
 from st_drama.evaluation.beir_task import BeirRetrievalTask
 from st_drama.evaluation.encoders import STDramaEncoder, default_bf16
 from st_drama.evaluation.model_meta import build_model_meta
-
-
-def test_baseline_names_are_parsed_and_checked():
-    assert check_baselines("bm25, minilm,bm25") == ["bm25", "minilm"]
-    assert check_baselines(("backbone",)) == ["backbone"]
-    assert check_baselines("none") == []
-    with pytest.raises(ValueError, match="Unknown baseline 'bm52'"):
-        check_baselines("bm25,bm52")
 
 
 def test_minilm_comes_from_its_wheel_and_ranks_the_topics_right(tmp_path):

@@ -4,8 +4,8 @@ import math
 
 import mteb
 import pytest
-from evaluation_helpers import TOPIC_DOCUMENTS, write_topics_folder
 
+from evaluation.evaluation_helpers import TOPIC_DOCUMENTS, write_topics_folder
 from st_drama.corpus import CorpusFormatError, load_qrels
 from st_drama.evaluation.beir_task import BeirRetrievalTask, TaskDataUnavailableError, load_tasks
 

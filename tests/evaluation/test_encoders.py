@@ -6,9 +6,9 @@ import mteb
 import numpy as np
 import torch
 from conftest import save_tiny_decoder
-from evaluation_helpers import FRAMING_TEXTS, write_framing_folder
 from sentence_transformers import SentenceTransformer
 
+from evaluation.evaluation_helpers import FRAMING_TEXTS, write_framing_folder
 from st_drama import build_model
 from st_drama.evaluation.beir_task import BeirRetrievalTask
 from st_drama.evaluation.encoders import (

@@ -4,8 +4,8 @@ import json
 import math
 
 import pytest
-from evaluation_helpers import save_tiny_model, write_framing_folder, write_topics_folder
 
+from evaluation.evaluation_helpers import save_tiny_model, write_framing_folder, write_topics_folder
 from st_drama.evaluation.runner import evaluate
 from st_drama.precision import cpu_has_native_bf16
 

@@ -46,10 +46,8 @@ def test_masks_learn_the_target_shape_and_fold_to_exactly_it(tiny_folder, blocks
     model = load_model(tiny_folder)
     shape = TARGET.resolve(model.config)
     # Toy scale: few steps, so the masks learn faster than the defaults (made for real runs) would.
-    config = LearnedMaskConfig(
-        steps=40, batch_size=4, mask_learning_rate=0.2, target_warmup=0.4, save_steps=40, bf16=False
-    )
-    masked = train_masks(model, shape, blocks, tmp_path / "masks", config, show_progress=False)
+    config = LearnedMaskConfig(steps=40, batch_size=4, mask_learning_rate=0.2, target_warmup=0.4, save_steps=40)
+    masked = train_masks(model, shape, blocks, tmp_path / "masks", config, show_progress=False, bf16=False)
     masks = masked.masks
     # The Lagrangian moved every expected size from the source's to close to the target's.
     for kind, expected in masks.expected_sizes().items():
@@ -134,12 +132,19 @@ class CrashAtStep(TrainerCallback):
 
 
 def test_mask_training_resumes_after_an_interruption(tiny_folder, blocks, tmp_path):
-    config = LearnedMaskConfig(steps=6, batch_size=2, save_steps=2, bf16=False)
+    config = LearnedMaskConfig(steps=6, batch_size=2, save_steps=2)
     shape = TARGET.resolve(load_model(tiny_folder).config)
 
     def run(folder, callbacks=None):
         return train_masks(
-            load_model(tiny_folder), shape, blocks, folder, config, callbacks=callbacks, show_progress=False
+            load_model(tiny_folder),
+            shape,
+            blocks,
+            folder,
+            config,
+            callbacks=callbacks,
+            show_progress=False,
+            bf16=False,
         )
 
     uninterrupted = run(tmp_path / "straight")
@@ -155,8 +160,8 @@ def test_mask_training_resumes_after_an_interruption(tiny_folder, blocks, tmp_pa
 
 def test_a_checkpoint_folder_of_another_run_is_refused(tiny_folder, blocks, tmp_path):
     shape = TARGET.resolve(load_model(tiny_folder).config)
-    first = LearnedMaskConfig(steps=2, batch_size=2, save_steps=1, bf16=False)
-    train_masks(load_model(tiny_folder), shape, blocks, tmp_path, first, show_progress=False)
-    other = LearnedMaskConfig(steps=2, batch_size=2, save_steps=1, bf16=False, mask_learning_rate=0.3)
+    first = LearnedMaskConfig(steps=2, batch_size=2, save_steps=1)
+    train_masks(load_model(tiny_folder), shape, blocks, tmp_path, first, show_progress=False, bf16=False)
+    other = LearnedMaskConfig(steps=2, batch_size=2, save_steps=1, mask_learning_rate=0.3)
     with pytest.raises(ValueError, match="checkpoints of a different run"):
-        train_masks(load_model(tiny_folder), shape, blocks, tmp_path, other, show_progress=False)
+        train_masks(load_model(tiny_folder), shape, blocks, tmp_path, other, show_progress=False, bf16=False)

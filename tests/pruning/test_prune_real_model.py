@@ -48,7 +48,7 @@ def test_importance_pruning_beats_random_pruning_on_held_out_text(smollm2_dir):
         show_progress=False,
     )
     target = PruningTarget(num_layers=24, intermediate_size=1024)
-    importance = prune(source, target, **settings)
-    random = prune(source, target, method="random", **settings)
+    importance = prune(source, target=target, **settings)
+    random = prune(source, target=target, method="random", **settings)
     held_out = pack_token_blocks(tokenizer, cranfield_texts(1000, 1100), max_tokens=256, sequence_length=128)
     assert perplexity(importance, held_out, bf16=True) < 0.5 * perplexity(random, held_out, bf16=True)

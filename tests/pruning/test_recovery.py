@@ -65,8 +65,8 @@ def test_distillation_brings_the_student_closer_to_the_teacher(tiny_folder, bloc
     teacher = load_model(tiny_folder)
     student = pruned_student(teacher)
     before = kl_to_teacher(student, teacher, blocks)
-    config = RecoveryConfig(steps=12, learning_rate=3e-3, batch_size=4, warmup_steps=0, save_steps=12, bf16=False)
-    recovered = recover(student, blocks, tmp_path, config, teacher=teacher, show_progress=False)
+    config = RecoveryConfig(steps=12, learning_rate=3e-3, batch_size=4, warmup_steps=0, save_steps=12)
+    recovered = recover(student, blocks, tmp_path, config, teacher=teacher, show_progress=False, bf16=False)
     assert not recovered.training
     assert kl_to_teacher(recovered, teacher, blocks) < 0.8 * before
 
@@ -75,17 +75,15 @@ def test_continued_pretraining_lowers_the_perplexity(tiny_folder, blocks, tmp_pa
     teacher = load_model(tiny_folder)
     student = pruned_student(teacher)
     before = perplexity(student, blocks)
-    config = RecoveryConfig(
-        steps=12, mode="lm", learning_rate=3e-3, batch_size=4, warmup_steps=0, save_steps=12, bf16=False
-    )
-    recover(student, blocks, tmp_path, config, show_progress=False)
+    config = RecoveryConfig(steps=12, mode="lm", learning_rate=3e-3, batch_size=4, warmup_steps=0, save_steps=12)
+    recover(student, blocks, tmp_path, config, show_progress=False, bf16=False)
     assert perplexity(student, blocks) < 0.8 * before
 
 
 def test_distillation_needs_the_teacher(tiny_folder, blocks, tmp_path):
     student = pruned_student(load_model(tiny_folder))
     with pytest.raises(ValueError, match="needs the unpruned teacher"):
-        recover(student, blocks, tmp_path, RecoveryConfig(steps=2, bf16=False), show_progress=False)
+        recover(student, blocks, tmp_path, RecoveryConfig(steps=2), show_progress=False, bf16=False)
 
 
 class Crash(Exception):
@@ -105,11 +103,13 @@ def test_recovery_resumes_after_an_interruption_and_ends_where_an_uninterrupted_
     tiny_folder, blocks, tmp_path
 ):
     teacher = load_model(tiny_folder)
-    config = RecoveryConfig(steps=4, learning_rate=1e-3, batch_size=2, save_steps=2, warmup_steps=2, bf16=False)
+    config = RecoveryConfig(steps=4, learning_rate=1e-3, batch_size=2, save_steps=2, warmup_steps=2)
 
     def run(folder, callbacks=None):
         student = pruned_student(teacher)
-        return recover(student, blocks, folder, config, teacher=teacher, callbacks=callbacks, show_progress=False)
+        return recover(
+            student, blocks, folder, config, teacher=teacher, callbacks=callbacks, show_progress=False, bf16=False
+        )
 
     uninterrupted = run(tmp_path / "straight")
     with pytest.raises(Crash):
@@ -124,13 +124,22 @@ def test_recovery_resumes_after_an_interruption_and_ends_where_an_uninterrupted_
 
 def test_existing_checkpoints_of_another_run_are_refused(tiny_folder, blocks, tmp_path):
     teacher = load_model(tiny_folder)
-    config = RecoveryConfig(steps=2, batch_size=2, save_steps=1, bf16=False)
-    recover(pruned_student(teacher), blocks, tmp_path, config, teacher=teacher, show_progress=False)
-    other = RecoveryConfig(steps=2, batch_size=2, save_steps=1, bf16=False, learning_rate=1e-3)
+    config = RecoveryConfig(steps=2, batch_size=2, save_steps=1)
+    recover(pruned_student(teacher), blocks, tmp_path, config, teacher=teacher, show_progress=False, bf16=False)
+    other = RecoveryConfig(steps=2, batch_size=2, save_steps=1, learning_rate=1e-3)
     with pytest.raises(ValueError, match="checkpoints of a different run"):
-        recover(pruned_student(teacher), blocks, tmp_path, other, teacher=teacher, show_progress=False)
+        recover(pruned_student(teacher), blocks, tmp_path, other, teacher=teacher, show_progress=False, bf16=False)
     with pytest.raises(ValueError, match="pass resume=True"):
-        recover(pruned_student(teacher), blocks, tmp_path, config, teacher=teacher, resume=False, show_progress=False)
+        recover(
+            pruned_student(teacher),
+            blocks,
+            tmp_path,
+            config,
+            teacher=teacher,
+            resume=False,
+            show_progress=False,
+            bf16=False,
+        )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 
 from st_drama import build_model
-from st_drama.training.train import contrastive_loss
+from st_drama.training.contrastive import contrastive_loss
 
 
 def main() -> None:

@@ -7,12 +7,12 @@ import pytest
 import torch
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer
-from test_train import RUN, rows
+from test_contrastive import RUN, rows
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from st_drama import build_model
 from st_drama.cli import main
-from st_drama.training.train import train
+from st_drama.training.contrastive import train
 from st_drama.training.weight_interpolation import interpolate_weights, interpolate_with_start, snapshot_weights
 
 
@@ -85,7 +85,7 @@ def test_training_with_wise_alpha_saves_the_midpoint_of_start_and_trained(tiny_l
         torch.testing.assert_close(tensor, 0.5 * (start[name] + trained_weights[name]), msg=name)
         moved += not torch.equal(start[name], trained_weights[name])
     assert moved > 0
-    assert json.loads(Path(halfway, "st_drama_run.json").read_text())["wise_alpha"] == 0.5
+    assert json.loads(Path(halfway, "st_drama_run.json").read_text())["config"]["wise_alpha"] == 0.5
 
 
 def test_command_line_wise_alpha(tiny_llama_dir, tmp_path, capsys):
@@ -93,7 +93,7 @@ def test_command_line_wise_alpha(tiny_llama_dir, tmp_path, capsys):
     arguments = ["train", str(tiny_llama_dir), str(tmp_path / "rows.jsonl"), str(tmp_path / "run"), "--steps", "1",
                  "--batch-size", "4", "--matryoshka-dims", "32", "--no-bf16"]  # fmt: skip
     assert main([*arguments, "--wise-alpha", "0.7"]) == 0
-    assert json.loads((tmp_path / "run" / "model" / "st_drama_run.json").read_text())["wise_alpha"] == 0.7
+    assert json.loads((tmp_path / "run" / "model" / "st_drama_run.json").read_text())["config"]["wise_alpha"] == 0.7
     assert main([*arguments[:3], str(tmp_path / "other"), *arguments[4:], "--wise-alpha", "2"]) == 2
     assert "wise_alpha" in capsys.readouterr().err
 

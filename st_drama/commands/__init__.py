@@ -1,1 +1,0 @@
-"""Command-line commands that do not belong to one subpackage (see ``st_drama.cli``)."""

@@ -1,0 +1,248 @@
+"""The main job: an LLM -> (prune) -> (LLaRA adapt) -> augment a corpus -> train -> evaluate against baselines.
+
+Each stage writes to its own folder under the output directory and records ``stage.json`` (its fingerprint, output,
+wall and CPU time) when it finishes. A rerun skips every stage whose fingerprint (its config, its inputs'
+fingerprints) is unchanged, reruns the others, and stages that were interrupted resume from their own checkpoints.
+
+Augmentation and adaptation read only the corpus (``corpus.jsonl``); the collection's queries and judgements, if
+present, are used only by the final evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from st_drama.config_tools import as_dict
+from st_drama.corpus import resolve_collection_path
+from st_drama.runs import fingerprint, read_json, write_json_atomically
+
+from . import stages
+from .presets import PipelineConfig
+
+logger = logging.getLogger(__name__)
+
+STAGE_RECORD = "stage.json"
+
+
+@dataclass
+class StageResult:
+    name: str
+    output: str
+    seconds: float
+    cpu_seconds: float | None
+    skipped: bool
+    fingerprint: str
+
+
+def run_pipeline(
+    corpus_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    config: PipelineConfig | None = None,
+    *,
+    skip_malformed: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run every stage of ``config`` (default: the ``quick`` preset) on ``corpus_dir`` (a BEIR-layout folder or
+    ``"cranfield"``) into ``output_dir``; returns what is written to ``output_dir/results.json``.
+
+    Outputs: ``output_dir/model`` (the trained SentenceTransformer, with a model card carrying the recipe and the
+    MTEB results), ``results.json`` and ``results.md``, and one folder per stage.
+
+    Args:
+        corpus_dir: A BEIR-layout folder (``corpus.jsonl``; ``queries.jsonl`` and ``qrels/test.tsv`` for the
+            evaluation) or ``"cranfield"``.
+        output_dir: The run folder; rerun with the same arguments to resume.
+        config: What to run (see :mod:`st_drama.pipeline.presets`).
+        skip_malformed: Skip and count malformed corpus rows instead of refusing the corpus.
+        show_progress: Show progress bars.
+    """
+    config = config or PipelineConfig.from_preset("quick")
+    corpus = resolve_collection_path(corpus_dir)
+    if not (corpus / "corpus.jsonl").is_file():
+        raise FileNotFoundError(f"{corpus}: no corpus.jsonl (the pipeline takes a BEIR-layout folder).")
+    output_dir = Path(output_dir)
+    runner = _StageRunner(output_dir, _corpus_fingerprint(corpus))
+    started = time.time()
+
+    model = config.model
+    if config.prune is not None:
+        model = runner.run(
+            "prune", config.prune, [model], lambda d: stages.prune_stage(model, corpus, d, config.prune, show_progress)
+        )
+    adapted = model
+    if config.llara is not None:
+        adapted = runner.run(
+            "llara",
+            config.llara,
+            [model],
+            lambda d: stages.llara_stage(model, corpus, d, config.llara, skip_malformed, show_progress),
+        )
+    data = runner.run(
+        "augment",
+        config.augment,
+        [],
+        lambda d: stages.augment_stage(corpus, d, config.augment, skip_malformed, show_progress),
+    )
+    final_model = runner.run(
+        "train",
+        config.train,
+        [adapted, data],
+        lambda d: stages.train_stage(adapted, data, d, output_dir / "model", config.train, show_progress),
+    )
+    evaluation_table = None
+    if config.evaluate is not None and _has_judgements(corpus):
+        evaluate_config = stages.evaluation_config(config.evaluate, model, config.train)
+        evaluation_dir = runner.run(
+            "evaluate",
+            evaluate_config,
+            [final_model, model],
+            lambda d: stages.evaluate_stage(
+                final_model, corpus, d, output_dir / "mteb_cache", evaluate_config, show_progress
+            ),
+        )
+        evaluation_table = Path(evaluation_dir, "results.md").read_text(encoding="utf-8")
+    elif config.evaluate is not None:
+        logger.warning(f"{corpus} has no queries.jsonl and qrels/test.tsv: skipping the evaluation.")
+
+    results = {
+        "corpus": str(corpus),
+        "preset": config.preset,
+        "source_model": config.model,
+        "stages": {name: _stage_summary(result) for name, result in runner.results.items()},
+        "config": as_dict(config),
+        "evaluation": read_json(Path(runner.results["evaluate"].output, "results.json"))
+        if "evaluate" in runner.results
+        else None,
+        "wall_time_s": round(time.time() - started, 1),
+    }
+    _write_results(output_dir, results, evaluation_table)
+    _write_model_card(Path(final_model), results, output_dir / "results.md")
+    return results
+
+
+class _StageRunner:
+    """Runs a stage unless ``stage.json`` shows it finished with the same fingerprint."""
+
+    def __init__(self, output_dir: Path, corpus_fingerprint: str) -> None:
+        self.output_dir = output_dir
+        self.corpus_fingerprint = corpus_fingerprint
+        self.results: dict[str, StageResult] = {}
+
+    def run(self, name: str, config: Any, inputs: list[str], work: Callable[[Path], str]) -> str:
+        stage_dir = self.output_dir / name
+        key = {
+            "stage": name,
+            "config": as_dict(config),
+            "inputs": [self._input_key(item) for item in inputs],
+            "corpus": self.corpus_fingerprint,
+        }
+        stage_fingerprint = fingerprint(key)
+        record = read_json(stage_dir / STAGE_RECORD)
+        finished = record and record["fingerprint"] == stage_fingerprint and record["status"] == "done"
+        if finished and Path(record["output"]).exists():
+            logger.info(f"Stage {name}: done earlier ({record['seconds']:.0f} s), skipping.")
+            self.results[name] = StageResult(
+                name, record["output"], record["seconds"], record.get("cpu_seconds"), True, stage_fingerprint
+            )
+            return record["output"]
+        if record and record["fingerprint"] != stage_fingerprint:
+            # Checkpoints of other settings must not be resumed into this run.
+            logger.info(f"Stage {name}: settings or inputs changed since it last ran; starting it afresh.")
+            shutil.rmtree(stage_dir)
+        elif record and record["status"] == "running":
+            logger.info(f"Stage {name}: resuming the interrupted run.")
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(
+            stage_dir / STAGE_RECORD, {"status": "running", "fingerprint": stage_fingerprint, "config": key["config"]}
+        )
+        logger.info(f"Stage {name}: running.")
+        started, cpu_started = time.time(), time.process_time()
+        output = work(stage_dir)
+        seconds = round(time.time() - started, 1)
+        # CPU seconds of every thread: the stage's cost whatever else shares the machine.
+        cpu_seconds = round(time.process_time() - cpu_started, 1)
+        record = {
+            "status": "done",
+            "fingerprint": stage_fingerprint,
+            "output": str(output),
+            "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
+            "config": key["config"],
+        }
+        write_json_atomically(stage_dir / STAGE_RECORD, record)
+        self.results[name] = StageResult(name, str(output), seconds, cpu_seconds, False, stage_fingerprint)
+        logger.info(f"Stage {name}: finished in {seconds:.0f} s -> {output}")
+        return str(output)
+
+    def _input_key(self, path_or_name: str) -> str:
+        """A finished stage's output stands for that stage's fingerprint; anything else for itself."""
+        for result in self.results.values():
+            if result.output == str(path_or_name):
+                return result.fingerprint
+        return str(path_or_name)
+
+
+def _has_judgements(corpus: Path) -> bool:
+    return (corpus / "queries.jsonl").is_file() and (corpus / "qrels" / "test.tsv").is_file()
+
+
+def _corpus_fingerprint(corpus: Path) -> str:
+    stat = (corpus / "corpus.jsonl").stat()
+    return f"{corpus.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+
+
+def _stage_summary(result: StageResult) -> dict[str, Any]:
+    return {
+        "output": result.output,
+        "seconds": result.seconds,
+        "cpu_seconds": result.cpu_seconds,
+        "skipped": result.skipped,
+    }
+
+
+def _write_results(output_dir: Path, results: dict[str, Any], evaluation_table: str | None) -> None:
+    write_json_atomically(output_dir / "results.json", results)
+    (output_dir / "results.md").write_text(_results_markdown(results, evaluation_table), encoding="utf-8")
+
+
+def _results_markdown(results: dict[str, Any], evaluation_table: str | None) -> str:
+    lines = [f"# st-drama pipeline on `{results['corpus']}` (preset `{results['preset']}`)", ""]
+    if evaluation_table:
+        lines += [evaluation_table.strip(), ""]
+    lines += ["| stage | wall time (s) | CPU time (s) | reused |", "|---|---|---|---|"]
+    for name, stage in results["stages"].items():
+        cpu = f"{stage['cpu_seconds']:.0f}" if stage.get("cpu_seconds") is not None else "-"
+        lines.append(f"| {name} | {stage['seconds']:.0f} | {cpu} | {'yes' if stage['skipped'] else 'no'} |")
+    lines += ["", f"Total wall time of this run: {results['wall_time_s']:.0f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def _write_model_card(model_dir: Path, results: dict[str, Any], table_path: Path) -> None:
+    """Append the recipe and the evaluation to the model card sentence-transformers wrote."""
+    import json
+
+    card_path = model_dir / "README.md"
+    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
+    marker = "\n## st-drama recipe and evaluation\n"
+    card = card.split(marker)[0]
+    recipe = json.dumps({k: v for k, v in results["config"].items() if v}, indent=2, default=str)
+    section = (
+        f"{marker}\nBuilt with [st-drama](https://github.com/st-drama/st-drama) from `{results['source_model']}` "
+        f"(preset `{results['preset']}`) on the corpus `{Path(results['corpus']).name}`.\n\n"
+        f"```json\n{recipe}\n```\n\n### Results\n\n{_without_title(table_path.read_text(encoding='utf-8'))}\n"
+        "Load it with `SentenceTransformer(path_or_hub_id, trust_remote_code=True)`: the folder ships the st-drama "
+        "module code it needs.\n"
+    )
+    card_path.write_text(card + section, encoding="utf-8")
+
+
+def _without_title(markdown: str) -> str:
+    """The results table without its top-level heading (the card has its own)."""
+    return "\n".join(line for line in markdown.splitlines() if not line.startswith("# ")).strip() + "\n"

@@ -1,0 +1,90 @@
+"""The pipeline's stages: each takes its stage's config, its inputs and its own folder, calls the stage's Python
+function, and returns the path of what it made. Heavy imports happen inside, when a stage actually runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from st_drama.augment.config import AugmentConfig
+from st_drama.config_tools import updated
+from st_drama.evaluation.config import EvaluateConfig
+from st_drama.llara.config import LlaraConfig
+from st_drama.pruning.config import PruneConfig
+from st_drama.training.config import TrainConfig
+
+
+def prune_stage(model: str, corpus: Path, stage_dir: Path, config: PruneConfig, show_progress: bool) -> str:
+    """The pruned LLM, calibrated (and recovered) on the collection's corpus."""
+    from st_drama.pruning import prune
+
+    output = stage_dir / "model"
+    prune(model, config, calibration_texts=corpus, output_dir=output, show_progress=show_progress)
+    return str(output)
+
+
+def llara_stage(
+    model: str, corpus: Path, stage_dir: Path, config: LlaraConfig, skip_malformed: bool, show_progress: bool
+) -> str:
+    """The LLaRA-adapted model (a LLaRA-style SentenceTransformer folder)."""
+    from st_drama.llara import pretrain
+
+    return pretrain(
+        model, corpus, stage_dir, config, resume=True, skip_malformed=skip_malformed, show_progress=show_progress
+    )
+
+
+def augment_stage(
+    corpus: Path, stage_dir: Path, config: AugmentConfig, skip_malformed: bool, show_progress: bool
+) -> str:
+    """The training rows made from the collection's corpus."""
+    from st_drama.augment import Augmenter
+
+    output = stage_dir / "data"
+    Augmenter(config).generate(corpus, output, skip_malformed=skip_malformed, progress=show_progress)
+    return str(output)
+
+
+def train_stage(
+    model: str, data: str, stage_dir: Path, final_dir: Path, config: TrainConfig, show_progress: bool
+) -> str:
+    """The trained model, moved to ``final_dir`` (the run's ``model`` folder)."""
+    from st_drama.training.contrastive import train
+
+    trained = train(model, data, stage_dir, config, resume=True, show_progress=show_progress)
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    os.replace(trained, final_dir)
+    return str(final_dir)
+
+
+def evaluation_config(config: EvaluateConfig, model: str, train: TrainConfig) -> EvaluateConfig:
+    """The pipeline scores the untrained backbone (when asked for) as the LLM it started from, in the training's
+    framing."""
+    return updated(config, {"style": train.style, "backbone": config.backbone or model})
+
+
+def evaluate_stage(
+    model: str, corpus: Path, stage_dir: Path, cache_dir: Path, config: EvaluateConfig, show_progress: bool
+) -> str:
+    """The evaluation folder (results.json, results.md, MTEB's result files) of the trained model and the baselines.
+    The MTEB cache lives outside the stage folder, so a rerun with other training settings does not evaluate the
+    unchanged baselines again."""
+    from sentence_transformers import SentenceTransformer
+
+    from st_drama.evaluation import evaluate
+
+    trained = SentenceTransformer(model, trust_remote_code=True)
+    model_name = config.model_name or f"st-drama/{Path(model).parent.name}-trained"
+    evaluate(
+        trained,
+        [corpus],
+        updated(config, {"model_name": model_name}),
+        output_dir=stage_dir,
+        cache_dir=cache_dir,
+        show_progress=show_progress,
+    )
+    # evaluate() set the evaluation's length and windows on `trained`: save them so the model encodes as evaluated.
+    trained[0].save_config(model)
+    return str(stage_dir)

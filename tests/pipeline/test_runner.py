@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import datasets
+import pytest
+from conftest import write_cranfield_subset
+from sentence_transformers import SentenceTransformer
+
+from st_drama.corpus import load_corpus, load_qrels, load_queries
+from st_drama.pipeline import PipelineConfig, run_pipeline
+
+
+def tiny_settings(model: Path, train_steps: int = 3, **more_changes: dict) -> PipelineConfig:
+    return PipelineConfig.from_preset(
+        "quick",
+        model=str(model),
+        augment={"mining": {"num_negatives": 2}},
+        train={"steps": train_steps, "batch_size": 4, "num_negatives": 2, "max_seq_length": 64},
+        evaluate={"baselines": ["bm25", "backbone"], "max_seq_length": 48, "bf16": False},
+        **more_changes,
+    )
+
+
+@pytest.fixture
+def subset_dir(tmp_path) -> Path:
+    return write_cranfield_subset(tmp_path / "cranfield_subset")
+
+
+def stage_records(output: Path) -> dict[str, dict]:
+    return {
+        stage.name: json.loads((stage / "stage.json").read_text()) for stage in output.iterdir() if stage.is_dir()
+        if (stage / "stage.json").is_file()
+    }  # fmt: skip
+
+
+def ndcg_at_10(model: SentenceTransformer, folder: Path) -> float:
+    """trec_eval's nDCG@10 (linear gain) of ``model`` on a BEIR folder, computed here without MTEB."""
+    documents = load_corpus(folder)
+    queries = load_queries(folder)
+    qrels = load_qrels(folder)
+    judged = [query_id for query_id in queries if query_id in qrels]
+    document_vectors = model.encode_document([document.full_text for document in documents], convert_to_tensor=True)
+    query_vectors = model.encode_query([queries[query_id] for query_id in judged], convert_to_tensor=True)
+    scores = model.similarity(query_vectors, document_vectors)
+    total = 0.0
+    for row, query_id in enumerate(judged):
+        ranking = scores[row].argsort(descending=True)[:10].tolist()
+        gains = [qrels[query_id].get(documents[index].doc_id, 0) for index in ranking]
+        ideal = sorted(qrels[query_id].values(), reverse=True)[:10]
+        dcg = sum(gain / math.log2(rank + 2) for rank, gain in enumerate(gains))
+        total += dcg / sum(gain / math.log2(rank + 2) for rank, gain in enumerate(ideal))
+    return total / len(judged)
+
+
+def test_pipeline_runs_every_stage_then_skips_them_on_rerun(tiny_llama_dir, subset_dir, tmp_path):
+    output = tmp_path / "run"
+    first = run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir), show_progress=False)
+    assert list(first["stages"]) == ["augment", "train", "evaluate"]
+    assert not any(stage["skipped"] for stage in first["stages"].values())
+    records = stage_records(output)
+    assert {name: record["status"] for name, record in records.items()} == dict.fromkeys(first["stages"], "done")
+
+    evaluation = first["evaluation"]
+    assert set(evaluation["models"]) == {"model", "bm25", "backbone"}
+    assert evaluation["models"]["model"]["label"] == "run-trained"
+    model_dir = output / "model"
+    model = SentenceTransformer(str(model_dir), trust_remote_code=True)
+    # The reported score is the saved model's: computed again here, without MTEB, it comes out the same.
+    reported = evaluation["models"]["model"]["tasks"]["cranfield_subset"]["ndcg_at_10"]
+    assert reported == pytest.approx(ndcg_at_10(model, subset_dir), abs=1e-4)
+    assert model.encode_query(["lift of a wing"]).shape == (1, 64)
+    # The saved model encodes as it was evaluated (48 tokens), not as it was trained (64).
+    assert model.max_seq_length == 48
+    card = (model_dir / "README.md").read_text()
+    assert "## st-drama recipe and evaluation" in card and "run-trained" in card
+    table = (output / "results.md").read_text()
+    assert "| BM25 (`baselines/bm25s`)" in table and "| stage | wall time (s) | CPU time (s) | reused |" in table
+    assert json.loads((output / "results.json").read_text())["stages"].keys() == first["stages"].keys()
+    rows = datasets.load_dataset(str(output / "augment" / "data"), split="train")
+    # The preset cuts each crop out of its own document: a positive holds its query verbatim only as its title.
+    titles = {document.title.strip() for document in load_corpus(subset_dir)}
+    verbatim = [row["query"] for row in rows if " ".join(row["query"].split()) in " ".join(row["positive"].split())]
+    assert len(verbatim) < len(rows) / 4 and set(verbatim) <= titles
+
+    second = run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir), show_progress=False)
+    assert all(stage["skipped"] for stage in second["stages"].values())
+    assert second["evaluation"] == evaluation
+    assert (model_dir / "README.md").read_text().count("## st-drama recipe and evaluation") == 1
+
+
+def test_changed_training_settings_rerun_only_training_and_evaluation(tiny_llama_dir, subset_dir, tmp_path):
+    output = tmp_path / "run"
+    run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir, train_steps=2), show_progress=False)
+    augmented_before = sorted(path.name for path in (output / "augment" / "data").iterdir())
+
+    changed = run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir, train_steps=3), show_progress=False)
+    assert {name: stage["skipped"] for name, stage in changed["stages"].items()} == {
+        "augment": True,
+        "train": False,
+        "evaluate": False,
+    }
+    assert sorted(path.name for path in (output / "augment" / "data").iterdir()) == augmented_before
+    run_info = json.loads((output / "model" / "st_drama_run.json").read_text())
+    assert run_info["steps"] == 3  # a fresh run of the new settings, not a resume of the old checkpoints
+
+
+def test_corpus_without_judgements_trains_and_skips_evaluation(tiny_llama_dir, subset_dir, tmp_path):
+    (subset_dir / "queries.jsonl").unlink()
+    result = run_pipeline(subset_dir, tmp_path / "run", tiny_settings(tiny_llama_dir, 2), show_progress=False)
+    assert list(result["stages"]) == ["augment", "train"] and result["evaluation"] is None
+    assert (tmp_path / "run" / "model" / "modules.json").is_file()
+
+
+def test_llara_stage_adapts_then_trains_in_llara_framing(tiny_llama_dir, subset_dir, tmp_path):
+    with_llara = tiny_settings(tiny_llama_dir, 2, llara={"steps": 2, "batch_size": 2, "chunk_tokens": 32})
+    assert with_llara.train.style == "llara"  # turning the llara stage on trains in its framing
+    result = run_pipeline(subset_dir, tmp_path / "run", with_llara, show_progress=False)
+    assert list(result["stages"]) == ["llara", "augment", "train", "evaluate"]
+    run_info = json.loads((tmp_path / "run" / "model" / "st_drama_run.json").read_text())
+    assert run_info["source_model"] == result["stages"]["llara"]["output"] and run_info["config"]["style"] == "llara"
+    model = SentenceTransformer(str(tmp_path / "run" / "model"), trust_remote_code=True)
+    assert model[0].prompt_style == "llara"
+
+
+def test_missing_corpus_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no corpus\.jsonl"):
+        run_pipeline(tmp_path, tmp_path / "run")
