@@ -13,10 +13,11 @@ import argparse
 import time
 
 from st_drama import resolve_model_path
-from st_drama.augment.llm import SamplingConfig, TransformersChatLM
-from st_drama.augment.synthetic_queries import GenerationConfig, SyntheticQueryGenerator
-from st_drama.augment.text import detect_language
+from st_drama.augment.config import GenerationConfig, SamplingConfig
+from st_drama.augment.llm import TransformersChatLM
+from st_drama.augment.synthetic_queries import SyntheticQueryGenerator
 from st_drama.corpus import load_corpus
+from st_drama.languages import detect_language
 
 
 def timed_generation(generator: SyntheticQueryGenerator, texts: list[str], languages: list[str], one_at_a_time: bool):
@@ -46,7 +47,7 @@ def main() -> None:
 
     documents = load_corpus(args.corpus, skip_malformed=True)[: args.docs]
     texts = [document.full_text for document in documents]
-    languages = [detect_language(text) for text in texts]
+    languages = [detect_language(text).iso for text in texts]
     model_path = resolve_model_path(args.model)
     settings = GenerationConfig(sampling=SamplingConfig(args.max_new_tokens, args.temperature, 0.9))
     batched_lm = TransformersChatLM(model_path, precision=args.precision, batch_size=args.batch_size)

@@ -23,7 +23,16 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from st_drama import build_model, resolve_model_path
 from st_drama.corpus import load_corpus, load_qrels, load_queries
-from st_drama.pruning import ModelShape, PruningTarget, RecoveryConfig, pack_token_blocks, perplexity, prune, recover
+from st_drama.pruning import (
+    ModelShape,
+    PruneConfig,
+    PruningTarget,
+    RecoveryConfig,
+    pack_token_blocks,
+    perplexity,
+    prune,
+    recover,
+)
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -91,42 +100,47 @@ def main() -> None:
         f"calibration/recovery: first {len(train_texts)} CISI documents; perplexity on {held_out.num_tokens:,} "
         f"tokens of the last {len(held_out_texts)}\n"
     )
-    common = dict(
-        tokenizer=tokenizer,
-        calibration_texts=train_texts,
+    config = PruneConfig(
+        target=target,
         calibration_tokens=args.calibration_tokens,
         sequence_length=args.seq_length,
         bf16=True,
         seed=args.seed,
-        show_progress=False,
     )
     rows: list[tuple[str, str, float]] = []
     rows.append(("unpruned", "-", perplexity(source, held_out, bf16=True)))
 
     started = time.perf_counter()
-    importance = prune(source, target, method="importance", **common)
+    importance = prune(source, config, train_texts, tokenizer=tokenizer, method="importance", show_progress=False)
     importance_seconds = time.perf_counter() - started
     rows.append(("importance", f"{importance_seconds:.0f}s", perplexity(importance, held_out, bf16=True)))
 
     started = time.perf_counter()
-    random = prune(source, target, method="random", **common)
+    random = prune(source, config, train_texts, tokenizer=tokenizer, method="random", show_progress=False)
     random_seconds = time.perf_counter() - started
     rows.append(("random, same shape", f"{random_seconds:.0f}s", perplexity(random, held_out, bf16=True)))
     del random
 
     recovery_tokens = 2 * args.recover_steps * args.recover_batch_size * args.seq_length
     recovery_blocks = pack_token_blocks(tokenizer, train_texts, recovery_tokens, args.seq_length, source="CISI")
-    config = RecoveryConfig(
+    recovery = RecoveryConfig(
         steps=args.recover_steps,
         learning_rate=args.recover_lr,
         batch_size=args.recover_batch_size,
-        bf16=True,
-        seed=args.seed,
         save_steps=args.recover_steps,
     )
     with tempfile.TemporaryDirectory() as checkpoints:
         started = time.perf_counter()
-        recovered = recover(importance, recovery_blocks, checkpoints, config, teacher=source, show_progress=False)
+        recovered = recover(
+            importance,
+            recovery_blocks,
+            checkpoints,
+            recovery,
+            teacher=source,
+            show_progress=False,
+            seed=args.seed,
+            bf16=True,
+        )
         recovery_seconds = time.perf_counter() - started
     label = f"importance + {args.recover_steps} distillation steps"
     rows.append((label, f"+{recovery_seconds:.0f}s", perplexity(recovered, held_out, bf16=True)))
@@ -137,7 +151,7 @@ def main() -> None:
     unpruned, after_importance, after_random, after_recovery = (row[2] for row in rows)
     closed = (after_importance - after_recovery) / (after_importance - unpruned)
     print(
-        f"\nrandom / importance perplexity: {after_random / after_importance:.1f}x; recovery closed "
+        f"\nratio random / importance (perplexity): {after_random / after_importance:.1f}x; recovery closed "
         f"{100 * closed:.0f}% of the importance-pruned gap ({recovery_blocks.num_tokens:,} training tokens)"
     )
 

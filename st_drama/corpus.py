@@ -1,7 +1,11 @@
 """Reading corpora, queries and relevance judgements: BEIR folders, JSONL files, text folders, datasets.
 
-Every reader validates as it goes: a malformed row raises :class:`CorpusFormatError` naming the file, the line and
-the field, unless the caller asks to skip bad rows, in which case they are counted (never dropped silently).
+One policy for every command: a malformed row (bad JSON, bytes that are not UTF-8, a missing or non-text field, a
+duplicate id) raises :class:`CorpusFormatError` naming the file, the line and the field, unless the caller asks to
+skip bad rows (``skip_malformed=True``, ``--skip-malformed``), in which case they are counted in a
+:class:`ReadReport` and logged, never dropped silently. A document with an empty text is a valid row (test
+collections have some, and evaluation must keep every judged document): it is kept and counted, and makes no
+training rows.
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ class Document:
 
 @dataclass
 class ReadReport:
-    """What a reader skipped and why (only filled when skipping is allowed)."""
+    """What a reader skipped and why (only filled when skipping is allowed), and how many documents were empty."""
 
     skipped: dict[str, int] = field(default_factory=dict)
+    empty_documents: int = 0
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -70,17 +75,16 @@ def resolve_collection_path(name_or_path: str | os.PathLike) -> Path:
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line; malformed JSON names file and line."""
     path = Path(path)
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield line_number, _parse_json_object(line, f"{path}:{line_number}")
+    for line_number, line in _lines(path):
+        if line.strip():
+            yield line_number, _parse_json_object(line, f"{path}:{line_number}")
 
 
 def load_corpus(
     source: str | os.PathLike | Iterable[Any],
     skip_malformed: bool = False,
     report: ReadReport | None = None,
-    keep_empty: bool = False,
+    keep_empty: bool = True,
 ) -> list[Document]:
     """Documents from a BEIR folder (its ``corpus.jsonl``), a JSONL file, a folder of ``.txt``/``.md`` files,
     a ``datasets.Dataset`` (columns ``_id``/``id``, ``text``, optional ``title``) or an iterable of strings.
@@ -90,8 +94,8 @@ def load_corpus(
         skip_malformed: Skip and count bad rows (malformed JSON, missing or empty text, duplicate id) in ``report``
             instead of raising :class:`CorpusFormatError`.
         report: Receives the skip counts.
-        keep_empty: Keep documents whose title and text are empty (test collections have some, and evaluation must
-            keep every judged document); otherwise they are bad rows.
+        keep_empty: Keep documents whose title and text are empty (the default: a valid row, counted in
+            ``report.empty_documents``); False makes them bad rows.
 
     Returns:
         The documents in source order.
@@ -103,9 +107,12 @@ def load_corpus(
     else:
         documents = _load_corpus_rows(source, policy)
     if report.total_skipped:
-        logger.warning(f"Skipped {report.total_skipped} malformed corpus rows: {report.skipped}")
-    if not documents:
-        raise CorpusFormatError(f"The corpus {source!r} holds no usable document.")
+        logger.warning(f"Skipped {report.total_skipped} malformed corpus rows (--skip-malformed): {report.skipped}")
+    report.empty_documents = sum(1 for document in documents if not document.full_text.strip())
+    if report.empty_documents:
+        logger.info(f"{report.empty_documents} of {len(documents)} documents have no text; they are kept.")
+    if not any(document.full_text.strip() for document in documents):
+        raise CorpusFormatError(f"The corpus {str(source)!r} holds no document with text.")
     return documents
 
 
@@ -140,20 +147,35 @@ def _load_corpus_path(path: Path, policy: _RowPolicy) -> list[Document]:
 def _load_corpus_jsonl(path: Path, policy: _RowPolicy) -> list[Document]:
     documents: list[Document] = []
     seen_ids: set[str] = set()
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                row = _parse_json_object(line, where)
-            except CorpusFormatError as error:
-                policy.reject(error, "malformed JSON")
-                continue
-            document = _checked_document(row, where, seen_ids, policy)
-            if document is not None:
-                documents.append(document)
+    for line_number, line in _lines(path, policy):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_number}"
+        try:
+            row = _parse_json_object(line, where)
+        except CorpusFormatError as error:
+            policy.reject(error, "malformed JSON")
+            continue
+        document = _checked_document(row, where, seen_ids, policy)
+        if document is not None:
+            documents.append(document)
     return documents
+
+
+def _lines(path: Path, policy: _RowPolicy | None = None) -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` of each line, decoded as UTF-8 line by line, so that bytes that are not UTF-8 are
+    named by their line (and, when the policy allows, skipped and counted)."""
+    with open(path, "rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                yield line_number, raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                problem = CorpusFormatError(
+                    f"{path}:{line_number}: not UTF-8 text ({error.reason} at byte {error.start})"
+                )
+                if policy is None:
+                    raise problem from error
+                policy.reject(problem, "not UTF-8")
 
 
 def _parse_json_object(line: str, where: str) -> dict[str, Any]:
@@ -174,10 +196,7 @@ def _checked_document(row: dict[str, Any], where: str, seen_ids: set[str], polic
         policy.reject(error, "invalid row")
         return None
     if not document.full_text.strip() and not policy.keep_empty:
-        error = CorpusFormatError(
-            f"{where}: document {document.doc_id!r} has an empty 'text' and no title; pass keep_empty=True to keep "
-            "empty documents (evaluation) or skip_malformed=True (--skip-malformed) to skip and count them"
-        )
+        error = CorpusFormatError(f"{where}: document {document.doc_id!r} has an empty 'text' and no title")
         policy.reject(error, "empty text")
         return None
     if document.doc_id in seen_ids:
@@ -270,21 +289,20 @@ def load_qrels(path: str | os.PathLike, split: str = "test") -> dict[str, dict[s
     path = resolve_collection_path(path)
     file_path = path / "qrels" / f"{split}.tsv" if path.is_dir() else path
     qrels: dict[str, dict[str, int]] = {}
-    with open(file_path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        header = next(reader, None)
-        if header is None or [name.strip() for name in header[:3]] != ["query-id", "corpus-id", "score"]:
-            raise CorpusFormatError(f"{file_path}:1: expected the header 'query-id<TAB>corpus-id<TAB>score'")
-        for line_number, row in enumerate(reader, start=2):
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) < 3:
-                raise CorpusFormatError(f"{file_path}:{line_number}: expected 3 tab-separated fields, got {len(row)}")
-            try:
-                score = int(float(row[2]))
-            except ValueError as error:
-                raise CorpusFormatError(
-                    f"{file_path}:{line_number}: field 'score' is not a number: {row[2]!r}"
-                ) from error
-            qrels.setdefault(row[0], {})[row[1]] = score
+    lines = _lines(file_path)
+    first = next(lines, None)
+    header = next(csv.reader([first[1]], delimiter="\t"), None) if first else None
+    if header is None or [name.strip() for name in header[:3]] != ["query-id", "corpus-id", "score"]:
+        raise CorpusFormatError(f"{file_path}:1: expected the header 'query-id<TAB>corpus-id<TAB>score'")
+    for line_number, line in lines:
+        row = next(csv.reader([line.rstrip("\r\n")], delimiter="\t"), [])
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 3:
+            raise CorpusFormatError(f"{file_path}:{line_number}: expected 3 tab-separated fields, got {len(row)}")
+        try:
+            score = int(float(row[2]))
+        except ValueError as error:
+            raise CorpusFormatError(f"{file_path}:{line_number}: field 'score' is not a number: {row[2]!r}") from error
+        qrels.setdefault(row[0], {})[row[1]] = score
     return qrels

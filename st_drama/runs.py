@@ -38,6 +38,14 @@ def fingerprint(settings: Any, length: int = FINGERPRINT_LENGTH) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, or a ValueError when it exists and is not a folder (checked before any work starts)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file; the output must be a folder (new, or one this command wrote before).")
+    return path
+
+
 def write_json_atomically(path: str | os.PathLike, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` through a temporary sibling and a rename: a reader never sees half a file."""
     path = Path(path)

@@ -22,7 +22,7 @@ def write_lines(path, lines):
 
 def test_bundled_cranfield_is_complete():
     folder = bundled_collection("cranfield")
-    documents = load_corpus(folder, keep_empty=True)
+    documents = load_corpus(folder)
     assert len(documents) == 1400
     assert len(load_queries(folder)) == 225
     qrels = load_qrels(folder)
@@ -30,12 +30,30 @@ def test_bundled_cranfield_is_complete():
     assert (folder / "PROVENANCE.md").is_file()
 
 
-def test_empty_documents_are_an_error_unless_kept_or_skipped_and_counted():
-    with pytest.raises(CorpusFormatError, match=r"corpus.jsonl:471: document '471' has an empty 'text'"):
-        load_corpus("cranfield")
+def test_empty_documents_are_kept_and_counted_unless_refused():
     report = ReadReport()
-    assert len(load_corpus("cranfield", skip_malformed=True, report=report)) == 1398
+    documents = load_corpus("cranfield", report=report)
+    assert len(documents) == 1400 and report.empty_documents == 2 and report.skipped == {}
+    assert documents[470].doc_id == "471" and documents[470].full_text == ""
+    with pytest.raises(CorpusFormatError, match=r"corpus.jsonl:471: document '471' has an empty 'text'"):
+        load_corpus("cranfield", keep_empty=False)
+    report = ReadReport()
+    assert len(load_corpus("cranfield", keep_empty=False, skip_malformed=True, report=report)) == 1398
     assert report.skipped == {"empty text": 2}
+
+
+def test_bytes_that_are_not_utf8_are_named_by_their_line(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_bytes(b'{"_id": "a", "text": "fine"}\n{"_id": "b", "text": "caf\xe9"}\n{"_id": "c", "text": "ok"}\n')
+    with pytest.raises(CorpusFormatError, match=r"corpus.jsonl:2: not UTF-8 text"):
+        load_corpus(corpus)
+    report = ReadReport()
+    assert [document.doc_id for document in load_corpus(corpus, skip_malformed=True, report=report)] == ["a", "c"]
+    assert report.skipped == {"not UTF-8": 1}
+    qrels = tmp_path / "test.tsv"
+    qrels.write_bytes(b"query-id\tcorpus-id\tscore\nq1\ta\t1\nq\xff\tb\t1\n")
+    with pytest.raises(CorpusFormatError, match=r"test.tsv:3: not UTF-8 text"):
+        load_qrels(qrels)
 
 
 def test_malformed_json_names_file_and_line(tmp_path):

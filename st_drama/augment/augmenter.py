@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from st_drama.corpus import Document, ReadReport, load_corpus
 from st_drama.languages import corpus_language, detect_language
+from st_drama.runs import check_output_dir
 
 from .config import AugmentConfig
 from .crop import REJECT_NO_SPAN, crop_queries, without_crop
+from .feasibility import feasible_config
 from .mining import BM25Retriever, CandidateSelector, MinedRow, Retriever, SentenceTransformerRetriever
-from .rerank import Reranker, make_reranker
+from .rerank import Reranker, make_reranker, reply_counts
 from .sharding import Shard, chunk_bounds, derive_seed
 from .synthetic_queries import REJECT_DUPLICATE, SyntheticQueryGenerator
 from .text import normalize_text
@@ -47,6 +49,42 @@ STEPS = ("index", "crop", "generation", "mining", "rerank", "write")
 REJECT_NO_BODY = "no text besides the title"
 # Rejected replies and queries are kept in the chunk markers up to this length.
 _KEPT_CHARS = 300
+# An LLM whose replies are mostly unusable (below this share valid or repaired) is not doing its job; judged once it
+# has given this many replies of a kind.
+MIN_USABLE_SHARE = 0.5
+MIN_REPLIES_TO_JUDGE = 8
+
+
+class NoRowsError(ValueError):
+    """An augmentation run that ended with no row; the message gives the rejections per source and reason."""
+
+
+class UnusableLLMError(RuntimeError):
+    """The LLM's replies are mostly unusable (reranking replies that are no ranking, rejected synthetic queries)."""
+
+
+def unusable_llm_problems(replies: dict[str, int], config: AugmentConfig, minimum: int = 1) -> list[str]:
+    """What the reply counts say about the LLM: one line per task (reranking, synthetic queries) where fewer than
+    half of at least ``minimum`` replies were usable. A reranker's usable replies are its complete rankings (or
+    yes/no answers); repaired rankings are mostly the first-stage order, so they do not count."""
+    problems = []
+    rerank = {status: replies.get(f"rerank {status}", 0) for status in ("valid", "repaired", "invalid")}
+    total = sum(rerank.values())
+    if total >= minimum and rerank["valid"] < MIN_USABLE_SHARE * total:
+        problems.append(
+            f"The {config.rerank} reranker is not working with the LLM {config.llm!r}: only {rerank['valid']} of "
+            f"{total} replies were complete rankings or answers ({rerank['repaired']} repaired into the first-stage "
+            f"order, {rerank['invalid']} unusable). Use --rerank none, another reranker, or a stronger --llm."
+        )
+    synthetic = {status: replies.get(f"synthetic {status}", 0) for status in ("valid", "repaired", "rejected")}
+    total = sum(synthetic.values())
+    if total >= minimum and synthetic["rejected"] > (1 - MIN_USABLE_SHARE) * total:
+        problems.append(
+            f"Most synthetic queries from the LLM {config.llm!r} were rejected ({synthetic['rejected']} of {total}; "
+            "reasons in the summary): it may be too small to write queries. Consider a stronger --llm or other "
+            "--sources."
+        )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -64,6 +102,7 @@ class _ChunkCounts:
     rejections: dict[str, Counter] = field(default_factory=dict)
     rows: Counter = field(default_factory=Counter)
     rerank: Counter = field(default_factory=Counter)
+    llm_replies: Counter = field(default_factory=Counter)
     rejected: list[dict[str, str]] = field(default_factory=list)
 
     def reject(self, source: str, reason: str, doc_id: str, text: str) -> None:
@@ -79,6 +118,7 @@ class _ChunkCounts:
             "rejections": {source: dict(reasons) for source, reasons in self.rejections.items()},
             "rows_per_source": dict(self.rows),
             "rerank": dict(self.rerank),
+            "llm_replies": dict(self.llm_replies),
             "rejected": self.rejected,
         }
 
@@ -134,6 +174,7 @@ class Augmenter:
         self._reranker = reranker
         self._retriever_model = retriever_model
         self.times = StageTimes()
+        self._unusable_llm = "warn"
         self.last_summary: dict[str, Any] = {}
         self.read_report = ReadReport()
 
@@ -144,8 +185,13 @@ class Augmenter:
         shard: Shard | None = None,
         skip_malformed: bool = False,
         progress: bool = True,
+        unusable_llm: str = "warn",
     ) -> datasets.Dataset:
         """Make (or finish) this shard's chunks in ``output_dir`` and return all rows the folder holds.
+
+        The settings are checked against the corpus before any model loads
+        (:func:`~st_drama.augment.feasibility.feasible_config`). The LLM's replies are counted by status (valid,
+        repaired, rejected or invalid) in the summary; when most of them are unusable the LLM is not doing its job.
 
         Args:
             corpus: Anything :func:`st_drama.corpus.load_corpus` reads, or a list of ``Document``.
@@ -153,9 +199,22 @@ class Augmenter:
             shard: Which part of the corpus this process makes.
             skip_malformed: Skip and count malformed corpus rows instead of raising.
             progress: Show a progress bar.
+            unusable_llm: ``"warn"`` or ``"error"`` (stop at the first chunk that shows it) when most of the LLM's
+                reranking replies are not complete rankings (or answers), or most of its synthetic queries are
+                rejected.
+
+        Raises:
+            InfeasibleAugmentationError: The settings cannot make rows from this corpus (nothing is written).
+            NoRowsError: The run ended with no row at all; the message gives the rejections per reason.
+            UnusableLLMError: ``unusable_llm="error"`` and the LLM's replies are mostly unusable.
         """
+        if unusable_llm not in ("warn", "error"):
+            raise ValueError(f"unusable_llm must be 'warn' or 'error', got {unusable_llm!r}")
         shard = shard or Shard()
+        check_output_dir(output_dir)
         documents = self._documents(corpus, skip_malformed)
+        self.config = feasible_config(self.config, documents)
+        self._unusable_llm = unusable_llm
         num_query_documents = min(len(documents), self.config.max_docs or len(documents))
         bounds = chunk_bounds(num_query_documents, self.config.chunk_size)
         output = AugmentOutput(output_dir, self.config.num_negatives)
@@ -166,9 +225,16 @@ class Augmenter:
         self.last_summary = {
             **output.summary(len(bounds)),
             "corpus_rows_skipped": dict(self.read_report.skipped),
+            "empty_documents": self.read_report.empty_documents,
             "this_run": {"shard": str(shard), "chunks_made": len(todo), "steps": self.times.throughput()},
         }
         output.write_summary(self.last_summary, self.config.num_negatives)
+        for problem in unusable_llm_problems(self.last_summary["llm_replies"], self.config):
+            logger.warning(problem)
+        if self.last_summary["rows"] == 0 and self.last_summary["chunks_done"] == len(bounds):
+            raise NoRowsError(
+                f"No training row was made from {len(documents)} documents:\n{format_summary(self.last_summary)}"
+            )
         return load_augmented_dataset(output_dir)
 
     def _documents(self, corpus: Any, skip_malformed: bool) -> list[Document]:
@@ -187,9 +253,15 @@ class Augmenter:
         from tqdm.auto import tqdm
 
         chunk_maker = _ChunkMaker(self, documents)
+        replies: Counter = Counter()
         for index in tqdm(todo, desc="augment chunks", disable=not progress, unit="chunk"):
             start, end = bounds[index]
             rows, counts = chunk_maker.make_chunk(index, range(start, end))
+            replies.update(counts.llm_replies)
+            problems = unusable_llm_problems(replies, self.config, minimum=MIN_REPLIES_TO_JUDGE)
+            if problems and self._unusable_llm == "error":
+                # Not written: a rerun with other settings starts this chunk afresh.
+                raise UnusableLLMError(" ".join(problems))
             started = time.perf_counter()
             output.write_chunk(index, rows, counts.as_marker())
             self.times.add("write", started, len(rows))
@@ -301,6 +373,7 @@ class _ChunkMaker:
         queries = []
         for item in generated:
             counts.attempted["synthetic"] += 1
+            counts.llm_replies[f"synthetic {item.status}"] += 1
             if item.query is None:
                 doc_id = self.documents[doc_indices[item.doc_index]].doc_id
                 counts.reject("synthetic", item.rejection or "unknown", doc_id, item.reply)
@@ -366,7 +439,9 @@ class _ChunkMaker:
             [query.text for query in queries],
             [[self.documents[index].full_text for index in candidates] for candidates in candidate_lists],
         )
-        counts.rerank.update(Counter(self.reranker.stats) - before)
+        done = Counter(self.reranker.stats) - before
+        counts.rerank.update(done)
+        counts.llm_replies.update({f"rerank {status}": count for status, count in reply_counts(done).items()})
         self.times.add("rerank", started, len(queries))
         pairs = zip(candidate_lists, orders, strict=True)
         return [[candidates[position] for position in order] for candidates, order in pairs]
@@ -445,6 +520,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     if summary.get("rerank"):
         lines.append(f"  rerank: {summary['rerank']}")
+    if summary.get("llm_replies"):
+        replies = ", ".join(f"{status}: {count}" for status, count in summary["llm_replies"].items())
+        lines.append(f"  LLM replies: {replies}")
+    if summary.get("empty_documents"):
+        lines.append(f"  documents without text (no queries): {summary['empty_documents']}")
     if summary.get("corpus_rows_skipped"):
         lines.append(f"  malformed corpus rows skipped: {summary['corpus_rows_skipped']}")
     for step, numbers in summary["this_run"]["steps"].items():

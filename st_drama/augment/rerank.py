@@ -24,13 +24,18 @@ from .text import words
 PERMUTATION_VALID = "valid"
 PERMUTATION_REPAIRED = "repaired"
 PERMUTATION_INVALID = "invalid"
+REPLY_STATUSES = (PERMUTATION_VALID, PERMUTATION_REPAIRED, PERMUTATION_INVALID)
+# Pointwise: a pair counts as answered when the first token of the LLM's reply is "yes" or "no" with at least this
+# probability; below it, the LLM is not answering the question and P(yes) carries little.
+MIN_YES_NO_PROBABILITY = 0.5
 
 _BRACKETED_NUMBER = re.compile(r"\[\s*(\d+)\s*\]")
 _BARE_NUMBER = re.compile(r"\d+")
 
 
 class Reranker(Protocol):
-    """Reorders each query's candidate passages."""
+    """Reorders each query's candidate passages; ``stats`` counts what it did (for an LLM reranker, its replies by
+    status: ``"<unit> valid"``, ``"<unit> repaired"``, ``"<unit> invalid"``)."""
 
     stats: Counter
 
@@ -249,7 +254,9 @@ class PointwiseReranker:
         yes = probabilities[:, sorted(self.yes_ids)].sum(dim=1)
         no = probabilities[:, sorted(self.no_ids)].sum(dim=1)
         flat = (yes / (yes + no).clamp_min(1e-12)).tolist()
-        self.stats["pairs scored"] += len(flat)
+        answered = int(((yes + no) >= MIN_YES_NO_PROBABILITY).sum())
+        self.stats["pairs valid"] += answered
+        self.stats["pairs invalid"] += len(flat) - answered
         result, offset = [], 0
         for passages in candidates:
             result.append(flat[offset : offset + len(passages)])
@@ -298,3 +305,14 @@ def _required(chat_lm: ChatLM | None, kind: str) -> ChatLM:
     if chat_lm is None:
         raise ValueError(f"The {kind} reranker needs an LLM.")
     return chat_lm
+
+
+def reply_counts(stats: Counter) -> Counter:
+    """An LLM reranker's replies by status (``valid``, ``repaired``, ``invalid``), whatever its unit (windows, pairs);
+    empty for rerankers without replies to judge (PairRM)."""
+    counts: Counter = Counter()
+    for key, value in stats.items():
+        status = key.rsplit(" ", 1)[-1]
+        if status in REPLY_STATUSES:
+            counts[status] += value
+    return counts

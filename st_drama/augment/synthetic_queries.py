@@ -94,13 +94,26 @@ _WRAPPING = ".\u2026\"'`*\u201c\u201d\u2018\u2019\u00ab\u00bb[]()<> -\u2022"
 
 @dataclass(frozen=True)
 class GeneratedQuery:
-    """One parsed and checked reply: ``query`` is set when accepted, ``rejection`` names the reason otherwise."""
+    """One parsed and checked reply: ``query`` is set when accepted, ``rejection`` names the reason otherwise.
+    ``status`` says how the LLM did: ``"valid"`` (a query on its own ``Query:`` line, accepted), ``"repaired"``
+    (accepted, but found without that line: the reply did not follow the format) or ``"rejected"``."""
 
     doc_index: int
     reply: str
     task: str
     query: str | None
     rejection: str | None
+
+    @property
+    def status(self) -> str:
+        if self.query is None:
+            return "rejected"
+        return "valid" if well_formed(self.reply) else "repaired"
+
+
+def well_formed(reply: str) -> bool:
+    """Whether the reply has a ``Query:`` line with the query on it, as the prompt asks."""
+    return any((match := _QUERY_LABEL.match(line.strip())) and match.group(1).strip() for line in reply.splitlines())
 
 
 def instruction(document: str, language: str) -> str:

@@ -108,11 +108,13 @@ class AugmentOutput:
         rejections: dict[str, Counter] = {}
         languages: Counter = Counter()
         rerank: Counter = Counter()
+        llm_replies: Counter = Counter()
         for marker in markers:
             rows_per_source.update(marker.get("rows_per_source", {}))
             queries_per_source.update(marker.get("queries_per_source", {}))
             languages.update(marker.get("languages", {}))
             rerank.update(marker.get("rerank", {}))
+            llm_replies.update(marker.get("llm_replies", {}))
             for source, reasons in marker.get("rejections", {}).items():
                 rejections.setdefault(source, Counter()).update(reasons)
         rejection_rates = {
@@ -131,6 +133,7 @@ class AugmentOutput:
             "rejection_rate_per_source": rejection_rates,
             "document_languages": dict(languages.most_common()),
             "rerank": dict(sorted(rerank.items())),
+            "llm_replies": dict(sorted(llm_replies.items())),
         }
 
     def write_summary(self, summary: dict[str, Any], num_negatives: int) -> None:

@@ -7,7 +7,7 @@ import argparse
 
 from st_drama.evaluation.config import BASELINES, EvaluateConfig
 
-from .arguments import add_progress, add_style, default_of, given
+from .arguments import add_progress, add_skip_malformed, add_style, default_of, given
 
 # option dest -> EvaluateConfig field
 CONFIG_OPTIONS = {
@@ -82,6 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(st-drama models: MODEL and the untrained backbone; default: their own, 1 truncates).",
     )
     parser.add_argument("--overwrite", action="store_true", help="Recompute results already in --output.")
+    add_skip_malformed(parser)
     add_progress(parser)
     parser.set_defaults(func=run)
 
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         EvaluateConfig(**given(args, CONFIG_OPTIONS)),
         output_dir=args.output,
         overwrite=args.overwrite,
+        skip_malformed=args.skip_malformed,
         show_progress=not args.no_progress,
     )
     print(markdown_table(results))

@@ -44,6 +44,7 @@ class BeirRetrievalTask(AbsTaskRetrieval):
         name: The task name in results; defaults to the folder's name.
         language: MTEB language code such as ``"eng-Latn"``; detected from the text when not given.
         split: The qrels split to evaluate (``qrels/<split>.tsv``).
+        skip_malformed: Skip and count malformed corpus rows instead of refusing the folder.
     """
 
     def __init__(
@@ -52,12 +53,13 @@ class BeirRetrievalTask(AbsTaskRetrieval):
         name: str | None = None,
         language: str | None = None,
         split: str = "test",
+        skip_malformed: bool = False,
         **kwargs: Any,
     ) -> None:
         self.folder = resolve_collection_path(folder)
         self.split = split
         _check_beir_layout(self.folder, split)
-        self.documents = load_corpus(self.folder / "corpus.jsonl", keep_empty=True)
+        self.documents = load_corpus(self.folder / "corpus.jsonl", skip_malformed=skip_malformed)
         self.queries_by_id = load_queries(self.folder)
         self.qrels = load_qrels(self.folder, split=split)
         self.judged_query_ids = _judged_query_ids(self.qrels, self.queries_by_id, self.folder, split)
@@ -149,7 +151,9 @@ def is_beir_folder(path: str | os.PathLike) -> bool:
     return (resolve_collection_path(path) / "corpus.jsonl").is_file()
 
 
-def load_tasks(specs: str | os.PathLike | AbsTask | Sequence[str | os.PathLike | AbsTask]) -> list[AbsTask]:
+def load_tasks(
+    specs: str | os.PathLike | AbsTask | Sequence[str | os.PathLike | AbsTask], skip_malformed: bool = False
+) -> list[AbsTask]:
     """MTEB tasks from BEIR folders, bundled collection names (``"cranfield"``), MTEB task or benchmark names, or
     ready task (or ``mteb.Benchmark``) objects. Every task's data is loaded here, so a bad folder or an unreachable
     hub fails before any model runs.
@@ -163,7 +167,7 @@ def load_tasks(specs: str | os.PathLike | AbsTask | Sequence[str | os.PathLike |
         specs = [specs]
     tasks: list[AbsTask] = []
     for spec in specs:
-        tasks.extend(_tasks_for_spec(spec))
+        tasks.extend(_tasks_for_spec(spec, skip_malformed))
     if not tasks:
         raise ValueError("No task to evaluate.")
     names = [task.metadata.name for task in tasks]
@@ -176,14 +180,14 @@ def load_tasks(specs: str | os.PathLike | AbsTask | Sequence[str | os.PathLike |
     return tasks
 
 
-def _tasks_for_spec(spec: str | os.PathLike | AbsTask) -> list[AbsTask]:
+def _tasks_for_spec(spec: str | os.PathLike | AbsTask, skip_malformed: bool) -> list[AbsTask]:
     if isinstance(spec, AbsTask):
         return [spec]
     if isinstance(getattr(spec, "tasks", None), Sequence):  # an mteb.Benchmark
         return list(spec.tasks)
     path = Path(spec)
     if path.exists() or str(spec) in BUNDLED_COLLECTIONS:
-        return [BeirRetrievalTask(spec)]
+        return [BeirRetrievalTask(spec, skip_malformed=skip_malformed)]
     if os.sep in str(spec) or str(spec).endswith((".jsonl", ".tsv")):
         raise FileNotFoundError(f"{spec}: no such folder.")
     return _named_mteb_tasks(str(spec))

@@ -27,6 +27,7 @@ from sentence_transformers import SentenceTransformer
 from .. import __version__
 from ..config_tools import config_from
 from ..default_llm import DEFAULT_LLM_NAME
+from ..runs import check_output_dir
 from .baselines import MINILM_MODEL_NAME, load_backbone, load_minilm
 from .beir_task import load_tasks
 from .bm25_search import BM25Search
@@ -56,6 +57,7 @@ def evaluate(
     model_meta: ModelMeta | None = None,
     cache_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
+    skip_malformed: bool = False,
     show_progress: bool = True,
     **overrides: Any,
 ) -> EvaluationResults:
@@ -73,12 +75,13 @@ def evaluate(
         cache_dir: MTEB's result cache (default ``output_dir/mteb``); share one between runs so that unchanged
             models (baselines) are not evaluated again.
         overwrite: Recompute results already in the MTEB cache.
+        skip_malformed: Skip and count malformed rows of a BEIR folder's corpus instead of refusing it.
         show_progress: Show progress bars.
         **overrides: Changes to ``config`` by field name, e.g. ``baselines=("bm25",), max_seq_length=128``.
     """
     config = config_from(EvaluateConfig, config, overrides)
-    task_list = load_tasks(tasks)
-    output_dir = Path(output_dir)
+    task_list = load_tasks(tasks, skip_malformed=skip_malformed)
+    output_dir = check_output_dir(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     cache = ResultCache(Path(cache_dir) if cache_dir else output_dir / "mteb")
     model_name = model_meta.name if model_meta else config.model_name

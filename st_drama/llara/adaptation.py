@@ -6,7 +6,6 @@ import logging
 import os
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from st_drama.config_tools import as_dict, config_from
@@ -57,13 +56,13 @@ def pretrain(
 
     from st_drama import build_model
     from st_drama.losses import EBAEEBARLoss
-    from st_drama.runs import checkpoint_to_resume
+    from st_drama.runs import check_output_dir, checkpoint_to_resume
     from st_drama.training.runtime import add_lora, precision_arguments, save_final_model
 
     from .data import build_pretraining_dataset
 
     config = config_from(LlaraConfig, config, overrides)
-    output_dir = Path(output_dir)
+    output_dir = check_output_dir(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
     checkpoint = checkpoint_to_resume(checkpoint_dir, {"model": str(model_name_or_path), **as_dict(config)}, resume)
     report = ReadReport()
@@ -105,6 +104,7 @@ def pretrain(
         "config": as_dict(config),
         "rows": len(dataset),
         "skipped_documents": report.skipped,
+        "empty_documents": report.empty_documents,
         "loss": loss.get_config_dict(),
         "final_train_loss": result.training_loss,
         "seconds": round(time.time() - started, 1),

@@ -62,5 +62,9 @@ def build_pretraining_dataset(
         texts.extend(chunks)
         nexts.extend([*chunks[1:], ""])
     pairs = sum(1 for next_text in nexts if next_text)
-    logger.info(f"{len(documents)} documents -> {len(texts)} rows ({pairs} with a next passage, EBAE+EBAR)")
+    empty = sum(1 for document in documents if not document.full_text.strip())
+    logger.info(
+        f"{len(documents)} documents -> {len(texts)} rows ({pairs} with a next passage, EBAE+EBAR; {empty} documents "
+        "without text make none)"
+    )
     return Dataset.from_dict({"text": texts, "next": nexts})

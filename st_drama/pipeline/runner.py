@@ -21,9 +21,10 @@ from typing import Any
 
 from st_drama.config_tools import as_dict
 from st_drama.corpus import resolve_collection_path
-from st_drama.runs import fingerprint, read_json, write_json_atomically
+from st_drama.runs import check_output_dir, fingerprint, read_json, write_json_atomically
 
 from . import stages
+from .preflight import has_judgements, preflight
 from .presets import PipelineConfig
 
 logger = logging.getLogger(__name__)
@@ -65,9 +66,8 @@ def run_pipeline(
     """
     config = config or PipelineConfig.from_preset("quick")
     corpus = resolve_collection_path(corpus_dir)
-    if not (corpus / "corpus.jsonl").is_file():
-        raise FileNotFoundError(f"{corpus}: no corpus.jsonl (the pipeline takes a BEIR-layout folder).")
-    output_dir = Path(output_dir)
+    output_dir = check_output_dir(output_dir)
+    config = preflight(corpus, config, skip_malformed)
     runner = _StageRunner(output_dir, _corpus_fingerprint(corpus))
     started = time.time()
 
@@ -97,14 +97,14 @@ def run_pipeline(
         lambda d: stages.train_stage(adapted, data, d, output_dir / "model", config.train, show_progress),
     )
     evaluation_table = None
-    if config.evaluate is not None and _has_judgements(corpus):
+    if config.evaluate is not None and has_judgements(corpus):
         evaluate_config = stages.evaluation_config(config.evaluate, model, config.train)
         evaluation_dir = runner.run(
             "evaluate",
             evaluate_config,
             [final_model, model],
             lambda d: stages.evaluate_stage(
-                final_model, corpus, d, output_dir / "mteb_cache", evaluate_config, show_progress
+                final_model, corpus, d, output_dir / "mteb_cache", evaluate_config, skip_malformed, show_progress
             ),
         )
         evaluation_table = Path(evaluation_dir, "results.md").read_text(encoding="utf-8")
@@ -187,10 +187,6 @@ class _StageRunner:
             if result.output == str(path_or_name):
                 return result.fingerprint
         return str(path_or_name)
-
-
-def _has_judgements(corpus: Path) -> bool:
-    return (corpus / "queries.jsonl").is_file() and (corpus / "qrels" / "test.tsv").is_file()
 
 
 def _corpus_fingerprint(corpus: Path) -> str:

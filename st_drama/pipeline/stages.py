@@ -42,7 +42,10 @@ def augment_stage(
     from st_drama.augment import Augmenter
 
     output = stage_dir / "data"
-    Augmenter(config).generate(corpus, output, skip_malformed=skip_malformed, progress=show_progress)
+    # In the pipeline an LLM that is not doing its job stops the run instead of feeding training repaired rankings.
+    Augmenter(config).generate(
+        corpus, output, skip_malformed=skip_malformed, progress=show_progress, unusable_llm="error"
+    )
     return str(output)
 
 
@@ -66,7 +69,13 @@ def evaluation_config(config: EvaluateConfig, model: str, train: TrainConfig) ->
 
 
 def evaluate_stage(
-    model: str, corpus: Path, stage_dir: Path, cache_dir: Path, config: EvaluateConfig, show_progress: bool
+    model: str,
+    corpus: Path,
+    stage_dir: Path,
+    cache_dir: Path,
+    config: EvaluateConfig,
+    skip_malformed: bool,
+    show_progress: bool,
 ) -> str:
     """The evaluation folder (results.json, results.md, MTEB's result files) of the trained model and the baselines.
     The MTEB cache lives outside the stage folder, so a rerun with other training settings does not evaluate the
@@ -83,6 +92,7 @@ def evaluate_stage(
         updated(config, {"model_name": model_name}),
         output_dir=stage_dir,
         cache_dir=cache_dir,
+        skip_malformed=skip_malformed,
         show_progress=show_progress,
     )
     # evaluate() set the evaluation's length and windows on `trained`: save them so the model encodes as evaluated.

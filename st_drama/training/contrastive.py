@@ -128,9 +128,9 @@ def train(
     from transformers import set_seed
 
     from st_drama import build_model
-    from st_drama.runs import checkpoint_to_resume
+    from st_drama.runs import check_output_dir, checkpoint_to_resume
 
-    from .data import load_training_data
+    from .data import TrainingDataError, load_training_data
     from .runtime import add_lora, merge_lora, precision_arguments, save_final_model
     from .weight_interpolation import interpolate_weights, snapshot_weights
 
@@ -138,6 +138,13 @@ def train(
     output_dir = Path(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
     dataset = load_training_data(data, max_negatives=config.num_negatives)
+    if len(dataset) < config.batch_size:
+        # Batches are full or dropped (for cross-device negatives): fewer rows than a batch would train nothing.
+        raise TrainingDataError(
+            f"{data if not isinstance(data, Dataset) else 'data'}: {len(dataset)} rows, fewer than one batch of "
+            f"{config.batch_size} (--batch-size): nothing would be trained. Lower --batch-size or add rows."
+        )
+    check_output_dir(output_dir)
     checkpoint = checkpoint_to_resume(checkpoint_dir, {"model": str(model_name_or_path), **as_dict(config)}, resume)
     set_seed(config.seed)  # LoRA's initial adapters are drawn before the trainer seeds itself
     model = build_model(model_name_or_path, style=config.style, max_seq_length=config.max_seq_length)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 
+from st_drama.corpus import CorpusFormatError, read_jsonl
+
 logger = logging.getLogger(__name__)
 
 NEGATIVE_COLUMN = re.compile(r"^negative_(\d+)$")
@@ -30,10 +32,12 @@ def load_training_data(data: str | os.PathLike | Dataset, max_negatives: int | N
     Raises:
         TrainingDataError: Missing columns, or an empty or non-text value (naming row and column).
     """
+    source = str(data) if not isinstance(data, Dataset) else "data"
     dataset = data if isinstance(data, Dataset) else _read(Path(data))
-    columns = _training_columns(dataset, max_negatives, source=str(data) if not isinstance(data, Dataset) else "data")
-    dataset = dataset.select_columns(columns)
-    _check_texts(dataset, str(data) if not isinstance(data, Dataset) else "data")
+    if len(dataset) == 0:
+        raise TrainingDataError(f"{source}: no rows.")
+    dataset = dataset.select_columns(_training_columns(dataset, max_negatives, source=source))
+    _check_texts(dataset, source)
     return dataset
 
 
@@ -46,11 +50,37 @@ def _read(path: Path) -> Dataset:
         splits = load_from_disk(str(path))
         return concatenate_datasets([splits[name] for name in splits])
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
-    for suffix, builder in ((".parquet", "parquet"), (".jsonl", "json")):
-        shards = [str(file) for file in files if file.suffix == suffix]
-        if shards:
-            return load_dataset(builder, data_files=shards, split="train")
+    parquet = [str(file) for file in files if file.suffix == ".parquet"]
+    if parquet:
+        return load_dataset("parquet", data_files=parquet, split="train")
+    jsonl = [file for file in files if file.suffix == ".jsonl"]
+    if jsonl:
+        return _read_jsonl_rows(jsonl)
     raise TrainingDataError(f"{path}: expected a saved datasets folder, or .parquet / .jsonl files.")
+
+
+def _read_jsonl_rows(files: list[Path]) -> Dataset:
+    """Rows of JSONL shards, read line by line so that a bad line (not JSON, not UTF-8, a missing or non-text field)
+    is named by its file and line."""
+    rows: list[dict] = []
+    columns: list[str] | None = None
+    for file in files:
+        try:
+            for line_number, row in read_jsonl(file):
+                where = f"{file}:{line_number}"
+                if columns is None:
+                    columns = list(row)
+                missing = [column for column in ("query", "positive") if column not in row]
+                if missing:
+                    raise TrainingDataError(f"{where}: missing field(s) {missing}.")
+                if set(row) != set(columns):
+                    raise TrainingDataError(f"{where}: fields {sorted(row)} differ from the first row's {columns}.")
+                rows.append(row)
+        except CorpusFormatError as error:
+            raise TrainingDataError(str(error)) from error
+    if not rows:
+        raise TrainingDataError(f"{', '.join(str(file) for file in files)}: no rows.")
+    return Dataset.from_list(rows)
 
 
 def _training_columns(dataset: Dataset, max_negatives: int | None, source: str) -> list[str]:
@@ -66,6 +96,11 @@ def _training_columns(dataset: Dataset, max_negatives: int | None, source: str) 
     expected = list(range(1, len(negatives) + 1))
     if [number for number, _ in negatives] != expected:
         raise TrainingDataError(f"{source}: negative columns must be negative_1..negative_k without gaps.")
+    if max_negatives is not None and max_negatives > len(negatives):
+        raise TrainingDataError(
+            f"{source}: {max_negatives} hard negatives per row were asked for (--negatives), but the rows have "
+            f"{len(negatives)} (negative_1..negative_{len(negatives)})."
+        )
     negative_columns = [column for _, column in negatives][:max_negatives]
     return ["query", "positive", *negative_columns]
 

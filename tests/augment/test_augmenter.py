@@ -203,10 +203,9 @@ def test_llm_reranking_end_to_end(kind, tiny_chat_llm_dir, small_corpus, tmp_pat
     texts = {document.doc_id: document.full_text for document in load_corpus(small_corpus)}
     for row in dataset:
         assert texts[row["doc_id"]] not in [row[f"negative_{number}"] for number in (1, 2, 3)]
-    if kind == "pointwise":
-        assert summary["rerank"] == {"pairs scored": 4 * 8}
-    else:
-        assert sum(summary["rerank"].values()) == 4 * 3  # 8 candidates, window 4, step 2: 3 windows each
+    replies = 4 * 8 if kind == "pointwise" else 4 * 3  # 8 candidates; listwise: window 4, step 2, 3 windows each
+    assert sum(summary["rerank"].values()) == replies
+    assert sum(count for key, count in summary["llm_replies"].items() if key.startswith("rerank ")) == replies
 
 
 def test_other_corpus_inputs(tiny_chat_llm_dir, tmp_path):

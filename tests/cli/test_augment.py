@@ -101,8 +101,12 @@ def test_command_line_errors_are_one_clear_line(small_corpus, tmp_path, capsys):
         "--sources",
         "crop",
         "--no-progress",
+        "--positive-ranks",
+        "1-2",
         "--negative-ranks",
         "3-8",
+        "--negatives",
+        "2",
     ]
     assert main(base) == 2
     assert "corpus.jsonl:3: malformed JSON" in capsys.readouterr().err

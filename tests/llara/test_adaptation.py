@@ -35,7 +35,8 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_run(tiny_lla
 
     metadata = json.loads((tmp_path / "cut" / "model" / "st_drama_run.json").read_text())
     assert metadata["resumed_from"].endswith("checkpoint-4")
-    assert metadata["skipped_documents"] == {"empty text": 2}  # Cranfield's two empty abstracts, reported
+    # Cranfield's two empty abstracts are kept, make no rows, and are reported; nothing was skipped.
+    assert metadata["empty_documents"] == 2 and metadata["skipped_documents"] == {}
     expected, actual = weights(uninterrupted), weights(resumed)
     for name, tensor in expected.items():
         torch.testing.assert_close(actual[name], tensor, msg=name)

@@ -194,8 +194,10 @@ def test_command_line_train(tiny_llama_dir, tmp_path, capsys):
     assert metadata["config"]["loss_options"] == expected_options
     assert main(command) == 2
     assert "pass resume=True" in capsys.readouterr().err
-    assert main(command[:4]) == 2  # other settings: never resumed into this run's checkpoints
+    assert main([*command[:4], "--batch-size", "4"]) == 2  # other settings: never resumed into this run
     assert "holds checkpoints of a different run" in capsys.readouterr().err
+    assert main([*command[:4], "--batch-size", "16"]) == 2  # 8 rows cannot fill one batch: nothing would train
+    assert "8 rows, fewer than one batch of 16 (--batch-size)" in capsys.readouterr().err
 
 
 @pytest.mark.real_model

@@ -6,7 +6,7 @@ retrieval.
 A dense model that reads a language through pieces that carry no word identity has to compose words from them
 before it can match them; BM25 over the pieces shows how much matching the pieces give for free.
 
-    .venv/bin/python benchmarks/subword_bm25.py ../shared/data/arcd_ar_subset --max-pieces 128
+    .venv/bin/python experiments/subword_bm25.py ../shared/data/arcd_ar_subset --max-pieces 128
 """
 
 from __future__ import annotations

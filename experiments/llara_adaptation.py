@@ -6,7 +6,7 @@ queries and judgements are used only for scoring. Results accumulate in ``OUTPUT
 the finished parts.
 
     st-drama augment cranfield runs/aug-cranfield --sources crop --negatives 1 --skip-malformed
-    .venv/bin/python benchmarks/llara_adaptation.py runs/llara-adaptation runs/aug-cranfield
+    .venv/bin/python experiments/llara_adaptation.py runs/llara-adaptation runs/aug-cranfield
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def main() -> None:
                 batch_size=16,
                 learning_rate=args.train_lr,
                 temperature=args.train_temperature,
-                max_negatives=1,
+                num_negatives=1,
                 max_seq_length=128,
                 show_progress=False,
             )

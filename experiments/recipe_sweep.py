@@ -5,8 +5,8 @@ Training reads only the augmented rows (from the collection's corpus); the queri
 scoring. Results accumulate in ``OUTPUT/results.jsonl`` and a rerun skips finished recipes.
 
     st-drama augment cranfield runs/aug-cranfield --sources crop --negatives 1 --skip-malformed
-    .venv/bin/python benchmarks/recipe_sweep.py runs/recipe-sweep runs/aug-cranfield
-    .venv/bin/python benchmarks/recipe_sweep.py runs/recipe-sweep runs/aug-cranfield --only llara_lr2e-4_t0.02 \\
+    .venv/bin/python experiments/recipe_sweep.py runs/recipe-sweep runs/aug-cranfield
+    .venv/bin/python experiments/recipe_sweep.py runs/recipe-sweep runs/aug-cranfield --only llara_lr2e-4_t0.02 \\
         --start-model runs/llara-adaptation/adapt/model --label-suffix _adapted
 """
 
@@ -35,7 +35,7 @@ RECIPES: dict[str, dict] = {
         "style": "llara",
         "learning_rate": 2e-4,
         "temperature": 0.05,
-        "max_negatives": 0,
+        "num_negatives": 0,
         "steps": 24,
     },
     # The quick recipe with sentence-transformers' InfoNCE variants (train(loss_options=...)) or without Matryoshka.
@@ -53,7 +53,7 @@ RECIPES: dict[str, dict] = {
     },
     "llara_lr2e-4_t0.02_no-matryoshka": {**QUICK_RECIPE, "matryoshka_dims": None},
 }
-BUDGET = {"steps": 16, "batch_size": 16, "max_negatives": 1, "max_seq_length": 128}
+BUDGET = {"steps": 16, "batch_size": 16, "num_negatives": 1, "max_seq_length": 128}
 
 
 def main() -> None:

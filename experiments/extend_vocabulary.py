@@ -7,7 +7,7 @@ SmolLM2 spends about 5.5 tokens on an Arabic word (5.3 per run of word character
 tokens hold about 23 words; with the Arabic collection's words added a paragraph takes a median of 125 tokens
 instead of 468.
 
-    .venv/bin/python benchmarks/extend_vocabulary.py ../shared/data/arcd_ar_subset runs/smollm2-ar-words
+    .venv/bin/python experiments/extend_vocabulary.py ../shared/data/arcd_ar_subset runs/smollm2-ar-words
     st-drama pipeline ../shared/data/arcd_ar_subset runs/ar-words --model runs/smollm2-ar-words
     st-drama pipeline ../shared/data/arcd_ar_subset runs/ar-words64 --model runs/smollm2-ar-words \\
         --train-steps 64 --crops-per-doc 16

@@ -10,7 +10,7 @@ The queries of arcd_ar_subset are typed without marks and often without hamza ("
 writes "أهمية"), so the rules close spelling gaps between queries and documents. Training and evaluating on the
 normalized copy is what a model that normalizes every text it encodes would do.
 
-    .venv/bin/python benchmarks/arabic_normalization.py ../shared/data/arcd_ar_subset runs/arcd-normalized
+    .venv/bin/python experiments/arabic_normalization.py ../shared/data/arcd_ar_subset runs/arcd-normalized
     st-drama evaluate smollm2-135m runs/arcd-normalized --baselines bm25 --fp32 --output runs/arcd-normalized-eval
     st-drama pipeline runs/arcd-normalized runs/ar-normalized
 """

@@ -1,15 +1,15 @@
 """Do keyword pseudo-queries teach the lexical matching that crop queries do not? Training rows where the query is
 a few rare words of one sentence and the positive is the whole document (the words stay in it), alone or mixed
-with an augment folder's cut-crop rows, written as JSONL for ``st-drama train`` / ``benchmarks/recipe_sweep.py``.
+with an augment folder's cut-crop rows, written as JSONL for ``st-drama train`` / ``experiments/recipe_sweep.py``.
 
 A keyword query holds 2-6 words of one sentence (at least five words long) whose document frequency is under 10% of
 the corpus (a language-independent stop-word filter), drawn with weights ln(N / df) + 0.1 and kept in sentence
 order; its hard negative is a random BM25 result from ranks 30-50 other than its own document (DRAMA's ranks).
 
     st-drama pipeline ../shared/data/arcd_ar_subset runs/ar64 --train-steps 64 --crops-per-doc 16
-    .venv/bin/python benchmarks/keyword_queries.py ../shared/data/arcd_ar_subset runs/ar-kw.jsonl \\
+    .venv/bin/python experiments/keyword_queries.py ../shared/data/arcd_ar_subset runs/ar-kw.jsonl \\
         --crop-rows runs/ar64/augment/data
-    .venv/bin/python benchmarks/recipe_sweep.py runs/ar-kw runs/ar-kw.jsonl \\
+    .venv/bin/python experiments/recipe_sweep.py runs/ar-kw runs/ar-kw.jsonl \\
         --collection ../shared/data/arcd_ar_subset --only llara_lr2e-4_t0.02 --steps 64
 """
 
@@ -23,10 +23,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from st_drama.augment.augmenter import corpus_language
 from st_drama.augment.mining import BM25Retriever
 from st_drama.augment.text import split_sentences
 from st_drama.corpus import Document, ReadReport, load_corpus
+from st_drama.languages import corpus_language
 from st_drama.training.data import load_training_data
 
 MAX_DOCUMENT_SHARE = 0.1
@@ -74,7 +74,8 @@ def keyword_rows(
             document_queries = rng.sample(document_queries, per_document)
         queries.extend(document_queries)
         owners.extend([index] * len(document_queries))
-    ranked, _ = BM25Retriever(documents, language=language).search(queries, top_k=NEGATIVE_RANKS[1])
+    retriever = BM25Retriever(documents, english_stopwords=language == "en")
+    ranked, _ = retriever.search(queries, top_k=NEGATIVE_RANKS[1])
     rows = []
     for query, owner, ranks in zip(queries, owners, ranked, strict=True):
         pool = [rank for rank in ranks[NEGATIVE_RANKS[0] - 1 :] if rank != owner] or [
@@ -107,7 +108,7 @@ def main() -> None:
     documents = load_corpus(args.collection, skip_malformed=True, report=report)
     if report.total_skipped:
         print(f"skipped {report.total_skipped} corpus rows: {report.skipped}")
-    language = args.language or corpus_language(documents)
+    language = args.language or corpus_language(document.full_text for document in documents).iso
     rows = keyword_rows(documents, language, args.seed, args.per_document)
     crop_rows = []
     if args.crop_rows:
