@@ -27,6 +27,7 @@ _EXPORTS = {
     "apply_plan": "slicing",
     "collect_importance": "importance",
     "fold_masks": "learned",
+    "masks_far_from_target": "learned",
     "pack_token_blocks": "calibration",
     "parse_parameter_count": "target",
     "perplexity": "language_model_metrics",

@@ -367,8 +367,30 @@ def train_masks(
         trainer.train(resume_from_checkpoint=checkpoint)
     expected = {kind: round(size.item(), 1) for kind, size in masks.expected_sizes().items()}
     logger.info(f"Learned masks over {config.steps} steps; expected sizes {expected}.")
+    if far := masks_far_from_target(masks):
+        logger.warning(
+            f"The learned masks ended far from the target shape ({'; '.join(far)}): folding keeps the pieces with "
+            "the highest mask scores, but the masks did not learn which to drop. Train them longer "
+            "(--learned-steps / LearnedMaskConfig.steps) or with a higher lagrangian_learning_rate."
+        )
     masked.eval()
     return masked
+
+
+# A mask kind whose expected kept size misses its target by more than this share of the pieces removed is "far".
+FAR_FROM_TARGET = 0.25
+
+
+def masks_far_from_target(masks: PruningMasks) -> list[str]:
+    """``"layer: expected 29.7, target 12 (source 30)"`` for each mask kind whose expected size missed the target
+    by more than a quarter of the pieces to remove."""
+    far = []
+    for kind, size in masks.expected_sizes().items():
+        _, source_size, target_size = masks.specs[kind]
+        removed = source_size - target_size
+        if removed > 0 and abs(size.item() - target_size) > FAR_FROM_TARGET * removed:
+            far.append(f"{kind}: expected {size.item():.1f}, target {target_size} (source {source_size})")
+    return far
 
 
 @torch.no_grad()

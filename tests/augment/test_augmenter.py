@@ -6,7 +6,14 @@ import datasets
 import pytest
 from conftest import cranfield_documents, write_beir_corpus
 
-from st_drama.augment.augmenter import REJECT_NO_BODY, AugmentConfig, Augmenter, body_without_title
+from st_drama.augment.augmenter import (
+    REJECT_NO_BODY,
+    Augmenter,
+    UnusableLLMError,
+    body_without_title,
+    unusable_llm_problems,
+)
+from st_drama.augment.config import AugmentConfig
 from st_drama.augment.crop import CropConfig, without_crop
 from st_drama.augment.mining import REJECT_FEW_NEGATIVES, REJECT_NO_MATCH, MiningConfig
 from st_drama.augment.rerank import RerankConfig
@@ -208,6 +215,16 @@ def test_llm_reranking_end_to_end(kind, tiny_chat_llm_dir, small_corpus, tmp_pat
     assert sum(count for key, count in summary["llm_replies"].items() if key.startswith("rerank ")) == replies
 
 
+def test_an_llm_whose_rankings_are_unusable_stops_the_run_when_asked(tiny_chat_llm_dir, small_corpus, tmp_path):
+    """The tiny random LLM never writes a complete ranking: warned about by default, an error (before anything is
+    written) with unusable_llm="error", as the pipeline runs it."""
+    reranking = RerankConfig(depth=8, negative_ranks=(3, 8), window=4, step=2, max_passage_words=10)
+    config = tiny_config(tiny_chat_llm_dir, sources=("crop",), rerank="listwise", max_docs=8, reranking=reranking)
+    with pytest.raises(UnusableLLMError, match=r"listwise reranker is not working with the LLM .* 0 of \d+ replies"):
+        Augmenter(config).generate(small_corpus, tmp_path / "strict", progress=False, unusable_llm="error")
+    assert not list((tmp_path / "strict" / "data").glob("*.parquet"))
+
+
 def test_other_corpus_inputs(tiny_chat_llm_dir, tmp_path):
     rows = cranfield_documents(20)
     dataset_corpus = datasets.Dataset.from_list([{"id": row["_id"], "text": row["text"]} for row in rows])
@@ -271,7 +288,7 @@ def test_output_trains_a_sentence_transformer(tiny_chat_llm_dir, small_corpus, t
 
 @pytest.mark.real_model
 def test_smollm2_makes_synthetic_rows_with_pointwise_reranking(smollm2_dir, tmp_path):
-    documents = load_corpus("cranfield", skip_malformed=True)
+    documents = load_corpus("cranfield")
     config = AugmentConfig(
         llm=str(smollm2_dir), batch_size=4, chunk_size=4, max_docs=4, rerank="pointwise", seed=0,
         reranking=RerankConfig(depth=5, negative_ranks=(2, 5), max_passage_words=60),
@@ -294,7 +311,17 @@ def test_smollm2_makes_synthetic_rows_with_pointwise_reranking(smollm2_dir, tmp_
     reached_mining = sum(summary["queries_attempted_per_source"].values()) - sum(
         count for reason, count in rejections.items() if reason in made_by_the_llm
     )
-    assert summary["rerank"] == {"pairs scored": 5 * reached_mining}
+    assert sum(summary["rerank"].values()) == 5 * reached_mining
+    # The LLM's work is measured: every reply counted by status, and SmolLM2 does both jobs (most synthetic replies
+    # accepted, most pointwise replies a yes or a no), so no warning that it is not working.
+    replies = summary["llm_replies"]
+    synthetic_replies = sum(count for key, count in replies.items() if key.startswith("synthetic "))
+    assert synthetic_replies == summary["queries_attempted_per_source"]["synthetic"]
+    assert replies.get("synthetic rejected", 0) == sum(
+        count for reason, count in rejections.items() if reason in made_by_the_llm and reason != REJECT_DUPLICATE
+    )
+    assert replies["rerank valid"] + replies.get("rerank invalid", 0) == 5 * reached_mining
+    assert unusable_llm_problems(replies, config) == []
     markers = sorted((tmp_path / "out" / ".augment" / "chunks").glob("*.json"))
     rejected = [item for path in markers for item in json.loads(path.read_text())["rejected"]]
     assert [item["reason"] for item in rejected if item["source"] == "synthetic"].count(REJECT_TOO_LONG) == (

@@ -1,23 +1,33 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
 from conftest import cranfield_documents
 
-from st_drama.augment.pairrm import PairRMReranker, check_pairrm_folder, import_llm_blender
+from st_drama.augment.pairrm import PairRMReranker, check_pairrm_folder
 
 from .conftest import tiny_config
 
 
-def test_import_shim_restores_transformers_cache_for_llm_blender():
-    import transformers.utils.hub as transformers_hub
-
-    module = import_llm_blender()
-    assert hasattr(transformers_hub, "TRANSFORMERS_CACHE")
-    assert module.Blender is not None
-    assert "llm_blender" in sys.modules
+def test_the_import_shim_is_what_lets_llm_blender_import_on_transformers_5():
+    plain = subprocess.run([sys.executable, "-c", "import llm_blender"], capture_output=True, text=True)
+    assert plain.returncode != 0 and "TRANSFORMERS_CACHE" in plain.stderr
+    shimmed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import transformers.utils.hub as hub; from huggingface_hub import constants; "
+            "from st_drama.augment.pairrm import import_llm_blender; module = import_llm_blender(); "
+            "assert hub.TRANSFORMERS_CACHE == constants.HF_HUB_CACHE; print(module.Blender.__name__)",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert shimmed.returncode == 0, shimmed.stderr
+    assert shimmed.stdout.strip() == "Blender"
 
 
 def test_pairrm_reranker_ranks_passages_with_a_tiny_random_ranker(tiny_pairrm_dirs):

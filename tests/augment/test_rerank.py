@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 from conftest import cranfield_documents
 
+from st_drama.augment.augmenter import unusable_llm_problems
+from st_drama.augment.config import AugmentConfig
 from st_drama.augment.llm import TransformersChatLM
 from st_drama.augment.rerank import (
     PERMUTATION_INVALID,
@@ -14,6 +16,7 @@ from st_drama.augment.rerank import (
     listwise_conversation,
     make_reranker,
     parse_permutation,
+    reply_counts,
     sliding_window_rerank,
     sliding_windows,
 )
@@ -142,10 +145,50 @@ def test_make_reranker(tiny_lm):
         make_reranker("bm25")
 
 
+def cranfield_candidates(count: int, candidates: int = 5) -> tuple[list[str], list[list[str]], list[int]]:
+    """``count`` judged Cranfield queries, each with its most relevant document shuffled among unjudged ones, and
+    the position of that document."""
+    import random
+
+    from st_drama.corpus import load_corpus, load_qrels, load_queries
+
+    documents = {document.doc_id: document.full_text for document in load_corpus("cranfield")}
+    queries, qrels = load_queries("cranfield"), load_qrels("cranfield")
+    rng = random.Random(0)
+    texts, lists, positions = [], [], []
+    for query_id in [query_id for query_id in queries if query_id in qrels][:count]:
+        relevant = max(qrels[query_id], key=qrels[query_id].get)
+        unjudged = [doc_id for doc_id, text in documents.items() if text and doc_id not in qrels[query_id]]
+        ids = [*rng.sample(unjudged, candidates - 1), relevant]
+        rng.shuffle(ids)
+        texts.append(queries[query_id])
+        lists.append([documents[doc_id] for doc_id in ids])
+        positions.append(ids.index(relevant))
+    return texts, lists, positions
+
+
 @pytest.mark.real_model
-def test_smollm2_listwise_reranking_yields_permutations(smollm2_dir):
-    documents = [row["text"] for row in cranfield_documents(5)]
-    reranker = ListwiseReranker(TransformersChatLM(str(smollm2_dir)), RerankConfig(window=5, max_passage_words=30))
-    orders = reranker.rerank([documents[2].split(" . ")[0]], [documents])
-    assert sorted(orders[0]) == [0, 1, 2, 3, 4]
-    assert sum(reranker.stats.values()) == 1
+def test_smollm2_pointwise_reranking_works(smollm2_dir):
+    """SmolLM2 answers the pointwise yes/no question (most replies start with yes or no) and ranks the relevant
+    document of a Cranfield query above four unjudged ones far better than chance."""
+    queries, candidates, relevant = cranfield_candidates(6)
+    reranker = PointwiseReranker(TransformersChatLM(str(smollm2_dir)), RerankConfig(max_passage_words=60))
+    orders = reranker.rerank(queries, candidates)
+    counts = reply_counts(reranker.stats)
+    assert sum(counts.values()) == 6 * 5 and counts["valid"] >= 0.5 * sum(counts.values())
+    mean_rank = sum(order.index(position) for order, position in zip(orders, relevant, strict=True)) / 6
+    assert mean_rank < 1.5  # chance: 2.0
+
+
+@pytest.mark.real_model
+def test_smollm2_cannot_rank_lists_and_the_counts_say_so(smollm2_dir):
+    """SmolLM2-135M's listwise replies are mostly partial rankings, repaired into the first-stage order: every
+    window is counted by status, and the counts flag the reranker as not working (the pipeline stops on it)."""
+    queries, candidates, _ = cranfield_candidates(4)
+    reranker = ListwiseReranker(TransformersChatLM(str(smollm2_dir)), RerankConfig(window=5, max_passage_words=40))
+    orders = reranker.rerank(queries, candidates)
+    assert all(sorted(order) == [0, 1, 2, 3, 4] for order in orders)
+    counts = reply_counts(reranker.stats)
+    assert sum(counts.values()) == 4  # one window per query
+    replies = {f"rerank {status}": count for status, count in counts.items()}
+    assert unusable_llm_problems(replies, AugmentConfig(rerank="listwise"), minimum=4)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 from transformers import TrainerCallback
@@ -11,6 +13,7 @@ from st_drama.pruning import (
     PruningMasks,
     PruningTarget,
     fold_masks,
+    masks_far_from_target,
     train_masks,
 )
 
@@ -53,12 +56,24 @@ def test_masks_learn_the_target_shape_and_fold_to_exactly_it(tiny_folder, blocks
     for kind, expected in masks.expected_sizes().items():
         _, source_size, target_size = masks.specs[kind]
         assert abs(expected.item() - target_size) <= 0.15 * source_size, (kind, expected.item(), target_size)
+    assert masks_far_from_target(masks) == []  # so no warning
     pruned, plan = fold_masks(masked)
     assert ModelShape.from_config(pruned.config) == shape
     assert parameter_count(pruned) == shape.total_parameters()
     ids = sample_ids(pruned.config.vocab_size)
     assert torch.isfinite(logits(pruned, ids)).all()
     assert plan.shape(ModelShape.from_config(model.config)) == shape
+
+
+def test_masks_that_end_far_from_the_target_are_reported_with_the_numbers(tiny_folder, blocks, tmp_path, caplog):
+    model = load_model(tiny_folder)
+    shape = TARGET.resolve(model.config)
+    config = LearnedMaskConfig(steps=1, batch_size=2, save_steps=1)  # one step: the masks barely move
+    with caplog.at_level(logging.WARNING, logger="st_drama.pruning"):
+        masked = train_masks(model, shape, blocks, tmp_path / "masks", config, show_progress=False, bf16=False)
+    far = masks_far_from_target(masked.masks)
+    assert far and f"layer: expected 3.0, target {shape.num_layers} (source 3)" in far
+    assert "ended far from the target shape" in caplog.text and far[0] in caplog.text
 
 
 def set_log_alphas(masks: PruningMasks, kept: dict[str, list], fractional: dict[str, list]) -> None:
