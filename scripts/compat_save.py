@@ -31,9 +31,8 @@ def main(action: str, folder: str) -> None:
         for task, encode in (("query", model.encode_query), ("document", model.encode_document)):
             difference = np.abs(encode(TEXTS) - np.array(expected[task])).max()
             assert difference < 1e-4, (style, task, difference)
-        print(
-            f"{style}: loads on sentence-transformers {__import__('sentence_transformers').__version__}, same embeddings"
-        )
+        version = __import__("sentence_transformers").__version__
+        print(f"{style}: loads on sentence-transformers {version} to the same embeddings")
 
 
 if __name__ == "__main__":
