@@ -35,9 +35,16 @@ def build_model(
     padding_side: str = "right",
     device: str | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    standard: bool | None = None,
     **backbone_kwargs: Any,
 ) -> SentenceTransformer:
     """Build a retriever from a Llama-family LLM: backbone, pooling, normalisation and task framing.
+
+    A DRAMA-style model is made of sentence-transformers' own modules whenever they express it exactly
+    (:mod:`st_drama.models.standard`): its saved folder loads with plain ``SentenceTransformer(folder)``. Other
+    framings (LLaRA's suffix prompts and prompt-token pooling, several windows per long text, left padding) use
+    st-drama's :class:`~st_drama.models.LlamaBackbone` and :class:`~st_drama.models.TokenPooling`, whose folders
+    ship their code (``trust_remote_code=True``).
 
     Args:
         model_name_or_path: A Llama-family checkpoint (folder or hub id; a causal-LM or base model, e.g. a pruned
@@ -53,13 +60,16 @@ def build_model(
         truncate_dim: Matryoshka truncation of the output embeddings (sentence-transformers' ``truncate_dim``).
         query_prefix: DRAMA style's query prefix (default ``"Query: "``).
         num_prompt_tokens: LLaRA style's number of special prompt tokens per prompt.
-        padding_side: ``"right"`` or ``"left"``.
+        padding_side: ``"right"`` or ``"left"`` (left needs st-drama's backbone).
         device: Device to put the model on.
         model_kwargs: Passed to ``AutoModel.from_pretrained`` (dtype, attention implementation).
-        **backbone_kwargs: Further :class:`~st_drama.models.LlamaBackbone` arguments.
+        standard: Use sentence-transformers' own modules: None (default) whenever they express the model exactly,
+            False never, True always (an error when they cannot).
+        **backbone_kwargs: Further :class:`~st_drama.models.LlamaBackbone` arguments (e.g. ``max_chunks``).
 
     Returns:
-        A SentenceTransformer whose ``encode_query``/``encode_document`` apply the style's framing.
+        A SentenceTransformer whose ``encode_query``/``encode_document`` (and ``prompt_name="query"`` /
+        ``"document"``) apply the style's framing.
     """
     check_style(style)
     if _is_sentence_transformer_folder(model_name_or_path):
@@ -69,27 +79,57 @@ def build_model(
             model.max_seq_length = max_seq_length
         return model
 
-    from .models.task_formats import DRAMA_QUERY_PREFIX, default_task_formats
+    from .default_llm import resolve_model_path
+    from .models.task_formats import DRAMA_QUERY_PREFIX, default_task_formats, task_prompt
 
     defaults = STYLE_DEFAULTS[style]
+    attention = attention or defaults["attention"]
+    pooling = pooling or defaults["pooling"]
+    query_prefix = DRAMA_QUERY_PREFIX if query_prefix is None else query_prefix
+    max_seq_length = DEFAULT_MAX_SEQ_LENGTH if max_seq_length is None else max_seq_length
+    exact = (
+        style == "drama"
+        and attention == "bidirectional"
+        and pooling == "mean"
+        and padding_side == "right"
+        and set(backbone_kwargs) <= {"max_chunks"}
+        and backbone_kwargs.get("max_chunks", 1) == 1
+    )
+    if standard and not exact:
+        raise ValueError(
+            "standard=True: sentence-transformers' own modules express only DRAMA's framing (bidirectional "
+            "attention, mean pooling, right padding, one window per text); use standard=None."
+        )
+    if exact and standard is not False:
+        from .models.standard import StandardFormUnavailableError, standard_drama_model
+
+        try:
+            return standard_drama_model(
+                resolve_model_path(model_name_or_path),
+                max_seq_length,
+                query_prefix,
+                normalize=normalize,
+                truncate_dim=truncate_dim,
+                device=device,
+                model_kwargs=model_kwargs,
+            )
+        except StandardFormUnavailableError as error:
+            if standard:
+                raise
+            logger.info(f"Using st-drama's backbone: {error}")
+
+    task_formats = default_task_formats(style, query_prefix=query_prefix, num_prompt_tokens=num_prompt_tokens)
     backbone = LlamaBackbone(
         model_name_or_path,
-        attention=attention or defaults["attention"],
-        max_seq_length=DEFAULT_MAX_SEQ_LENGTH if max_seq_length is None else max_seq_length,
+        attention=attention,
+        max_seq_length=max_seq_length,
         prompt_style=style,
-        task_formats=default_task_formats(
-            style,
-            query_prefix=DRAMA_QUERY_PREFIX if query_prefix is None else query_prefix,
-            num_prompt_tokens=num_prompt_tokens,
-        ),
+        task_formats=task_formats,
         padding_side=padding_side,
         model_kwargs=model_kwargs,
         **backbone_kwargs,
     )
-    modules: list[Any] = [
-        backbone,
-        TokenPooling(backbone.get_embedding_dimension(), mode=pooling or defaults["pooling"]),
-    ]
+    modules: list[Any] = [backbone, TokenPooling(backbone.get_embedding_dimension(), mode=pooling)]
     if normalize:
         modules.append(Normalize())
     return SentenceTransformer(
@@ -97,6 +137,8 @@ def build_model(
         device=device,
         truncate_dim=truncate_dim,
         similarity_fn_name="cosine",
+        # One distinct prompt per task: encode(..., prompt_name="query") then frames as encode_query does.
+        prompts={task: task_prompt(task_formats[task]) for task in ("query", "document")},
     )
 
 

@@ -48,9 +48,13 @@ def autocast_bf16(device: torch.device | str, enabled: bool = True) -> Iterator[
 
 
 def default_bf16(model: SentenceTransformer) -> bool:
-    """Whether to encode under bf16 autocast by default: for LLM backbones (st-drama's ``LlamaBackbone``) on a
-    CUDA device with bf16, or on a CPU with native bf16 instructions. Small encoders stay in float32."""
-    if type(model[0]).__name__ != "LlamaBackbone":
+    """Whether to encode under bf16 autocast by default: for Llama-family LLM backbones (st-drama's or
+    sentence-transformers' own ``Transformer`` around one) on a CUDA device with bf16, or on a CPU with native bf16
+    instructions. Small encoders (MiniLM) stay in float32."""
+    from st_drama.models.llama_backbone import LLAMA_FAMILY_MODEL_TYPES
+
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    if getattr(config, "model_type", None) not in LLAMA_FAMILY_MODEL_TYPES:
         return False
     return bf16_is_fast(model.device)
 

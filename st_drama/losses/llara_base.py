@@ -87,7 +87,8 @@ def _llara_backbone(model: SentenceTransformer, tasks: tuple[str, ...]) -> Llama
     backbone = model[0]
     if not isinstance(backbone, LlamaBackbone):
         raise ValueError(
-            f"LLaRA losses need a model whose first module is LlamaBackbone, got {type(backbone).__name__}."
+            "LLaRA losses need a LLaRA-style model (st_drama.build_model(..., style='llara')), whose first module "
+            f"is st-drama's LlamaBackbone; this model's is {type(backbone).__name__}."
         )
     for task in tasks:
         if task not in backbone.task_formats or not backbone.task_formats[task]["special_tokens"]:

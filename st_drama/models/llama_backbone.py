@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from .attention_mask import MASKABLE_IMPLEMENTATIONS, build_attention_mask, position_ids_from_padding
 from .portable_code import write_portable_code
-from .task_formats import PROMPT_STYLES, default_task_formats, validate_task_formats
+from .task_formats import PROMPT_STYLES, default_task_formats, task_prompt, validate_task_formats
 
 try:
     from sentence_transformers.sentence_transformer.modules import InputModule
@@ -240,10 +240,13 @@ class LlamaBackbone(InputModule):
         **kwargs: Any,
     ) -> dict[str, torch.Tensor]:
         """Frame, tokenize, truncate and pad texts for ``task`` (``"query"``/``"document"``; default
-        ``default_task``). ``prompt`` (sentence-transformers' prefix prompt) goes between the task prefix and the
-        text. Returns ``input_ids``, ``attention_mask`` and, when the format has special prompt tokens,
-        ``prompt_token_mask`` marking them."""
+        ``default_task``). A ``prompt`` that names one task's framing (the model's ``prompts``, see
+        :func:`~st_drama.models.task_formats.task_prompt`) selects that task, so ``encode(..., prompt_name="query")``
+        frames as ``encode_query`` does; a prompt naming another task than ``task`` is an error. Any other prompt
+        goes between the task prefix and the text. Returns ``input_ids``, ``attention_mask`` and, when the format
+        has special prompt tokens, ``prompt_token_mask`` marking them."""
         texts = _check_texts(inputs)
+        prompt, task = self._task_of_prompt(prompt, task)
         task = task or self.default_task
         if task not in self.task_formats:
             raise ValueError(f"Unknown task {task!r}; this model knows the tasks {sorted(self.task_formats)}.")
@@ -285,6 +288,20 @@ class LlamaBackbone(InputModule):
             features["chunk_owner"] = torch.tensor(owners, dtype=torch.long)
             features["chunk_length"] = torch.tensor(window_lengths, dtype=torch.long)
         return features
+
+    def _task_of_prompt(self, prompt: str | None, task: str | None) -> tuple[str | None, str | None]:
+        """``(prompt, task)`` with a prompt that names a task's framing turned into that task."""
+        if prompt is None:
+            return None, task
+        named = [name for name, task_format in self.task_formats.items() if task_prompt(task_format) == prompt]
+        if len(named) != 1:  # another text, or one several tasks share: a plain prefix prompt
+            return prompt, task
+        if task is not None and task != named[0]:
+            raise ValueError(
+                f"The prompt {prompt!r} is this model's {named[0]!r} framing, but the task is {task!r} (e.g. "
+                f"encode_{task}(..., prompt={prompt!r})); pass one or the other."
+            )
+        return None, named[0]
 
     def _window_plan(self, framing_text: str, budget: int) -> _WindowPlan:
         """How texts are cut for this call: one window (training, ``max_chunks=1``) or up to ``max_chunks``, where
@@ -375,24 +392,7 @@ class LlamaBackbone(InputModule):
     def merge_adapters(self) -> None:
         """Fold attached LoRA adapters (and trainable token embeddings) into the decoder's own weights and drop
         them, so the model saves as a plain, self-contained checkpoint."""
-        if not self.has_adapters:
-            return
-        try:
-            from peft.tuners.tuners_utils import BaseTunerLayer
-            from peft.utils.other import TrainableTokensWrapper
-        except ImportError as error:
-            raise ImportError("Merging LoRA adapters needs peft: pip install peft") from error
-        for wrapper_type in (TrainableTokensWrapper, BaseTunerLayer):
-            for name, module in list(self.auto_model.named_modules()):
-                if isinstance(module, wrapper_type):
-                    self._replace_submodule(name, _merged_base_layer(module))
-        self.auto_model._hf_peft_config_loaded = False
-        self.auto_model.peft_config = {}
-
-    def _replace_submodule(self, name: str, replacement: torch.nn.Module) -> None:
-        parent_name, _, child_name = name.rpartition(".")
-        parent = self.auto_model.get_submodule(parent_name) if parent_name else self.auto_model
-        setattr(parent, child_name, replacement)
+        merge_peft_adapters(self.auto_model)
 
     @classmethod
     def load(
@@ -465,6 +465,26 @@ class _WindowPlan:
 
 _HUB_KWARGS = ("revision", "token", "local_files_only", "trust_remote_code")
 ADAPTER_CONFIG_FILE = "adapter_config.json"
+
+
+def merge_peft_adapters(model: torch.nn.Module) -> None:
+    """Fold the LoRA adapters (and trainable token embeddings) attached to a transformers model through its peft
+    integration into the model's own weights, and drop them. No-op without adapters."""
+    if not getattr(model, "_hf_peft_config_loaded", False):
+        return
+    try:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+        from peft.utils.other import TrainableTokensWrapper
+    except ImportError as error:
+        raise ImportError("Merging LoRA adapters needs peft: pip install peft") from error
+    for wrapper_type in (TrainableTokensWrapper, BaseTunerLayer):
+        for name, module in list(model.named_modules()):
+            if isinstance(module, wrapper_type):
+                parent_name, _, child_name = name.rpartition(".")
+                parent = model.get_submodule(parent_name) if parent_name else model
+                setattr(parent, child_name, _merged_base_layer(module))
+    model._hf_peft_config_loaded = False
+    model.peft_config = {}
 
 
 def _merged_base_layer(wrapper: torch.nn.Module) -> torch.nn.Module:

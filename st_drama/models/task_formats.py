@@ -90,6 +90,14 @@ def default_task_formats(
     raise ValueError(f"Unknown prompt_style {prompt_style!r}; expected one of {PROMPT_STYLES}.")
 
 
+def task_prompt(task_format: dict) -> str:
+    """The prompt string that names a task's framing in the model's ``prompts``: the prefix when the framing is a
+    plain prefix (what sentence-transformers' prompts are), else the suffix's instruction (LLaRA's)."""
+    if not task_format["suffix"] and not task_format["special_tokens"]:
+        return task_format["prefix"]
+    return task_format["suffix"].lstrip('", ').strip()
+
+
 def validate_task_formats(task_formats: dict) -> dict[str, dict]:
     """Check the structure of user-given task formats and fill missing fields, naming the bad field."""
     if not isinstance(task_formats, dict) or not task_formats:

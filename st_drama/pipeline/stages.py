@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from st_drama.augment.config import AugmentConfig
 from st_drama.config_tools import updated
@@ -13,6 +14,9 @@ from st_drama.evaluation.config import EvaluateConfig
 from st_drama.llara.config import LlaraConfig
 from st_drama.pruning.config import PruneConfig
 from st_drama.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 
 def prune_stage(model: str, corpus: Path, stage_dir: Path, config: PruneConfig, show_progress: bool) -> str:
@@ -68,6 +72,16 @@ def evaluation_config(config: EvaluateConfig, model: str, train: TrainConfig) ->
     return updated(config, {"style": train.style, "backbone": config.backbone or model})
 
 
+def save_inference_settings(model: SentenceTransformer, folder: str) -> None:
+    """Write ``model``'s encoding length (and st-drama's windows) into its saved ``folder`` without rewriting the
+    weights: st-drama's backbone keeps them in its config, sentence-transformers' Transformer in the tokenizer's."""
+    first = model[0]
+    if hasattr(first, "task_formats"):
+        first.save_config(folder)
+    else:
+        first.tokenizer.save_pretrained(folder)
+
+
 def evaluate_stage(
     model: str,
     corpus: Path,
@@ -95,6 +109,6 @@ def evaluate_stage(
         skip_malformed=skip_malformed,
         show_progress=show_progress,
     )
-    # evaluate() set the evaluation's length and windows on `trained`: save them so the model encodes as evaluated.
-    trained[0].save_config(model)
+    # evaluate() set the evaluation's length (and windows) on `trained`: save them so the model encodes as evaluated.
+    save_inference_settings(trained, model)
     return str(stage_dir)

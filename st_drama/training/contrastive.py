@@ -92,6 +92,16 @@ def router_mapping_for(columns: list[str]) -> dict[str, str]:
     return {column: "query" if column == "query" else "document" for column in columns}
 
 
+def framing_arguments(model: Any, columns: list[str]) -> dict[str, Any]:
+    """How the trainer frames each column as the model frames queries and documents: the task (st-drama's backbone
+    frames by task) and, for a model of sentence-transformers' own modules, the task's prompt."""
+    tasks = router_mapping_for(columns)
+    prompts = {column: model.prompts.get(task, "") for column, task in tasks.items()} if model.prompts else {}
+    if hasattr(model[0], "task_formats"):  # st-drama's backbone: the task selects the framing, prompts stay empty
+        return {"router_mapping": tasks}
+    return {"router_mapping": tasks, "prompts": {column: prompt for column, prompt in prompts.items() if prompt}}
+
+
 def train(
     model_name_or_path: str,
     data: str | os.PathLike | Dataset,
@@ -158,7 +168,9 @@ def train(
         loss_options=config.loss_options,
     )
     if config.lora:
-        add_lora(model, rank=config.lora_rank, train_token_ids=model[0].prompt_token_ids.tolist() or None)
+        # LLaRA's new prompt tokens get trainable embedding rows; a standard DRAMA model has none.
+        prompt_token_ids = getattr(model[0], "prompt_token_ids", [])
+        add_lora(model, rank=config.lora_rank, train_token_ids=[int(i) for i in prompt_token_ids] or None)
     schedule = {"max_steps": config.steps} if config.steps else {"num_train_epochs": config.epochs}
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoint_dir),
@@ -167,7 +179,7 @@ def train(
         warmup_steps=0.05,
         lr_scheduler_type="linear",
         batch_sampler=BatchSamplers.NO_DUPLICATES,  # a duplicate text in the batch would be a false negative
-        router_mapping=router_mapping_for(dataset.column_names),
+        **framing_arguments(model, dataset.column_names),
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,

@@ -57,10 +57,10 @@ def add_lora(
 
 
 def merge_lora(model: SentenceTransformer) -> None:
-    """Fold any LoRA adapters of ``model``'s backbone into its weights."""
-    backbone = model[0]
-    if getattr(backbone, "has_adapters", False):
-        backbone.merge_adapters()
+    """Fold any LoRA adapters of ``model``'s backbone (st-drama's or sentence-transformers' own) into its weights."""
+    from st_drama.models.llama_backbone import merge_peft_adapters
+
+    merge_peft_adapters(model[0].auto_model)
 
 
 def save_final_model(model: SentenceTransformer, path: str | os.PathLike, metadata: dict[str, Any]) -> str:

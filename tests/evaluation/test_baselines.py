@@ -24,6 +24,6 @@ def test_minilm_comes_from_its_wheel_and_ranks_the_topics_right(tmp_path):
 
 def test_backbone_is_the_untrained_drama_retriever(tiny_llama_dir):
     backbone = load_backbone(str(tiny_llama_dir))
-    assert type(backbone[0]).__name__ == "LlamaBackbone"
-    assert backbone[0].attention == "bidirectional" and backbone[1].mode == "mean"
+    assert [type(module).__name__ for module in backbone] == ["Transformer", "Pooling", "Normalize"]
+    assert backbone[0].auto_model.config.is_causal is False and backbone[1].pooling_mode == "mean"
     assert load_backbone(str(tiny_llama_dir), style="llara")[0].attention == "causal"

@@ -153,7 +153,8 @@ def test_cross_device_negatives_give_the_loss_of_one_big_batch(tiny_llama_dir, t
 def test_symmetric_loss_option_adds_the_document_to_query_term(tiny_llama_dir):
     model = build_model(str(tiny_llama_dir)).eval()
     batch = rows(4)
-    features = [model[0].preprocess(batch["query"], task="query")]
+    # As the trainer frames them: the query prompt before queries.
+    features = [model[0].preprocess(batch["query"], prompt=model.prompts["query"], task="query")]
     features.append(model[0].preprocess(batch["positive"], task="document"))
     options = {"directions": ("query_to_doc", "doc_to_query"), "partition_mode": "per_direction"}
     loss = contrastive_loss(model, temperature=0.05, matryoshka_dims=None, loss_options=options)

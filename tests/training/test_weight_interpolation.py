@@ -108,7 +108,8 @@ def test_real_model_interpolates_back_towards_the_llm(smollm2_dir, tmp_path):
     halfway = SentenceTransformer(train("smollm2-135m", dataset, tmp_path / "halfway", wise_alpha=0.5, **settings),
                                   trust_remote_code=True).state_dict()  # fmt: skip
     start = build_model("smollm2-135m", max_seq_length=32).state_dict()
-    names = ("embed_tokens.weight", "layers.0.mlp.up_proj.weight", "norm.weight")
-    for name in (f"0.auto_model.{name}" for name in names):
+    # The decoder's own names (sentence-transformers' Transformer keeps it under "0.model.").
+    names = [f"0.model.{name}" for name in ("embed_tokens.weight", "layers.0.mlp.up_proj.weight", "norm.weight")]
+    for name in names:
         assert not torch.equal(trained[name], start[name]), name
         torch.testing.assert_close(halfway[name], 0.5 * (start[name] + trained[name]), msg=name)
