@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize
 
-from .defaults import DEFAULT_LLM_NAME, DEFAULT_STYLE, check_style
+from .defaults import DEFAULT_LLM_HUB_ID, DEFAULT_LLM_NAME, DEFAULT_STYLE, check_style
 from .models import LlamaBackbone, TokenPooling
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def build_model(
                 truncate_dim=truncate_dim,
                 device=device,
                 model_kwargs=model_kwargs,
+                model_card_data=card_data(model_name_or_path, style),
             )
         except StandardFormUnavailableError as error:
             if standard:
@@ -137,9 +139,27 @@ def build_model(
         device=device,
         truncate_dim=truncate_dim,
         similarity_fn_name="cosine",
+        model_card_data=card_data(model_name_or_path, style),
         # One distinct prompt per task: encode(..., prompt_name="query") then frames as encode_query does.
         prompts={task: task_prompt(task_formats[task]) for task in ("query", "document")},
     )
+
+
+def card_data(model_name_or_path: str, style: str) -> Any:
+    """The model card data of a new retriever: st-drama's, naming the base LLM when it is a hub id."""
+    from .model_card import RetrieverCardData
+
+    source = str(model_name_or_path)
+    base_model = None
+    if source.lower() == DEFAULT_LLM_NAME:
+        base_model = DEFAULT_LLM_HUB_ID
+    elif source.count("/") == 1 and not os.path.exists(source):
+        base_model = source
+    card = RetrieverCardData(
+        local_files_only=True, model_name=f"{style.upper()}-style retriever from {base_model or Path(source).name}"
+    )
+    card.base_model = base_model
+    return card
 
 
 def _is_sentence_transformer_folder(path: str | os.PathLike) -> bool:

@@ -17,7 +17,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from .defaults import DEFAULT_LLM_NAME
+from .defaults import DEFAULT_LLM_HUB_ID, DEFAULT_LLM_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def _convert(gguf_path: Path, output_dir: Path) -> None:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    model.config.name_or_path = DEFAULT_LLM_HUB_ID
     output_dir.mkdir(parents=True)
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)

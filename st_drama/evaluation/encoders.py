@@ -59,11 +59,13 @@ def default_bf16(model: SentenceTransformer) -> bool:
     return bf16_is_fast(model.device)
 
 
-def model_fingerprint(model: SentenceTransformer) -> str:
+def model_fingerprint(model: SentenceTransformer, encoding: dict[str, Any] | None = None) -> str:
     """A short hash of a model's modules, configuration and weights (sums per tensor, not every byte: fast, and
-    distinct for any two differently trained models)."""
+    distinct for any two differently trained models), and of ``encoding`` settings that change its embeddings."""
     digest = hashlib.sha256()
     digest.update(json.dumps(_model_settings(model), sort_keys=True, default=str).encode())
+    if encoding:
+        digest.update(json.dumps(encoding, sort_keys=True).encode())
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             values = tensor.detach().double()

@@ -60,9 +60,11 @@ def build_model_meta(
     n_parameters, n_embedding_parameters, n_bytes = parameter_counts(model)
     embed_dim = _embedding_dimension(model)
     framing = model_framing(model)
+    standard = all(type(module).__module__.startswith("sentence_transformers.") for module in model)
     return ModelMeta(
         loader=SentenceTransformerEncoderWrapper,
-        loader_kwargs={"trust_remote_code": True},
+        # Models of sentence-transformers' own modules load without remote code; st-drama's ship theirs.
+        loader_kwargs={} if standard else {"trust_remote_code": True},
         name=name,
         revision=revision or model_fingerprint(model),
         release_date=_iso_date(release_date),
@@ -99,20 +101,35 @@ def model_framing(model: SentenceTransformer) -> dict[str, dict[str, Any]]:
     }
 
 
-def model_meta_dict(meta: ModelMeta, model: SentenceTransformer | None = None) -> dict[str, Any]:
-    """The ModelMeta as JSON-ready data (mteb's ``to_dict``), with the model's query/document framing added."""
-    data = json.loads(json.dumps(meta.to_dict(), default=str))
-    if model is not None:
-        data["framing"] = model_framing(model)
-    return data
+def model_meta_dict(meta: ModelMeta) -> dict[str, Any]:
+    """The ModelMeta as JSON-ready data: mteb's ``to_dict`` (the loader by its name), with every Matryoshka size kept
+    in ``embed_dim`` (``to_dict`` keeps only the largest)."""
+    data = meta.to_dict()
+    data["embed_dim"] = meta.embed_dim
+    return json.loads(json.dumps(data, default=str))
 
 
-def save_model_meta(meta: ModelMeta, path: str | os.PathLike, model: SentenceTransformer | None = None) -> Path:
-    """Write :func:`model_meta_dict` to ``path`` (JSON) and return the path."""
+def save_model_meta(meta: ModelMeta, path: str | os.PathLike) -> Path:
+    """Write :func:`model_meta_dict` to ``path`` (JSON) and return the path; :func:`load_model_meta` reads it back."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(model_meta_dict(meta, model), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(model_meta_dict(meta), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
+
+
+def load_model_meta(path: str | os.PathLike) -> ModelMeta:
+    """The ``mteb.ModelMeta`` a ``model_meta.json`` describes (its loader, written by name, resolved among mteb's
+    model wrappers), validated by mteb."""
+    import mteb.models
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    loader = data.get("loader")
+    if isinstance(loader, str):
+        resolved = getattr(mteb.models, loader.rsplit(".", 1)[-1], None)
+        if resolved is None:
+            raise ValueError(f"{path}: loader {loader!r} is not one of mteb's model wrappers.")
+        data["loader"] = resolved
+    return ModelMeta.model_validate(data)
 
 
 def _iso_date(value: str | datetime.date | None) -> str:

@@ -55,6 +55,8 @@ def evaluate(
     output_dir: str | os.PathLike = "st-drama-evaluation",
     *,
     model_meta: ModelMeta | None = None,
+    trained_on: Sequence[str] = (),
+    matryoshka_dims: Sequence[int] | None = None,
     cache_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     skip_malformed: bool = False,
@@ -71,9 +73,14 @@ def evaluate(
         config: Baselines, precision, lengths (default: ``EvaluateConfig()``).
         output_dir: Where the results go.
         model_meta: A full leaderboard :class:`mteb.ModelMeta` for the model (see :func:`build_model_meta`);
-            overrides ``config.model_name``.
-        cache_dir: MTEB's result cache (default ``output_dir/mteb``); share one between runs so that unchanged
-            models (baselines) are not evaluated again.
+            overrides ``config.model_name``, ``trained_on`` and ``matryoshka_dims``.
+        trained_on: Names of the MTEB tasks (for a BEIR folder: its task name) whose data, its corpus included, the
+            model was trained on; the model is not zero-shot on them (MTEB's ``training_datasets``).
+        matryoshka_dims: Truncations the model was trained for (default: read from a saved folder's
+            ``st_drama_run.json``), listed in the ModelMeta's ``embed_dim``.
+        cache_dir: MTEB's result cache (default: ``output_dir`` itself). Share one between runs so that unchanged
+            models (the baselines) are not evaluated again; the results of this run are copied into
+            ``output_dir/results`` either way.
         overwrite: Recompute results already in the MTEB cache.
         skip_malformed: Skip and count malformed rows of a BEIR folder's corpus instead of refusing it.
         show_progress: Show progress bars.
@@ -83,8 +90,10 @@ def evaluate(
     task_list = load_tasks(tasks, skip_malformed=skip_malformed)
     output_dir = check_output_dir(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    cache = ResultCache(Path(cache_dir) if cache_dir else output_dir / "mteb")
+    cache = ResultCache(Path(cache_dir) if cache_dir else output_dir)
     model_name = model_meta.name if model_meta else config.model_name
+    if matryoshka_dims is None and not isinstance(model, SentenceTransformer):
+        matryoshka_dims = trained_matryoshka_dims(model)
     candidates = _candidates(model, config, model_name)
 
     runs: list[ModelRun] = []
@@ -97,11 +106,11 @@ def evaluate(
         if isinstance(loaded, SentenceTransformer):
             if candidate.key in (MODEL_KEY, "backbone"):
                 apply_inference_settings(loaded, config.max_seq_length, config.max_chunks)
-            meta = _dense_meta(candidate, loaded, model_name, model_meta)
-            if candidate.key == MODEL_KEY:
-                files["model_meta"] = save_model_meta(meta, output_dir / "model_meta.json", loaded)
             use_bf16 = default_bf16(loaded) if config.bf16 is None else config.bf16
-            meta = _with_precision(meta, loaded, use_bf16)
+            facts = {"trained_on": trained_on, "matryoshka_dims": matryoshka_dims, "bf16": use_bf16}
+            meta = _dense_meta(candidate, loaded, model_name, model_meta, facts)
+            if candidate.key == MODEL_KEY:
+                files["model_meta"] = save_model_meta(meta, output_dir / "model_meta.json")
             runner: Any = STDramaEncoder(loaded, meta, bf16=use_bf16)
             settings = {"bf16": use_bf16, "batch_size": config.batch_size, "device": str(loaded.device)}
         else:
@@ -114,7 +123,8 @@ def evaluate(
         gc.collect()
 
     results = EvaluationResults([task.metadata.name for task in task_list], runs, _global_settings(), files)
-    _write_outputs(results, output_dir, cache)
+    _export_results(runs, cache, output_dir)
+    _write_outputs(results, output_dir)
     return results
 
 
@@ -173,29 +183,62 @@ def _candidates(
 
 
 def _dense_meta(
-    candidate: _Candidate, model: SentenceTransformer, model_name: str | None, model_meta: ModelMeta | None
+    candidate: _Candidate,
+    model: SentenceTransformer,
+    model_name: str | None,
+    model_meta: ModelMeta | None,
+    facts: dict[str, Any],
 ) -> ModelMeta:
+    """The run's ModelMeta. Its revision fingerprints the weights, the encoding settings and the precision (bf16
+    changes the embeddings slightly), so MTEB's cache never mixes two of them, and the results folder and
+    ``model_meta.json`` name the same revision."""
+    revision = model_fingerprint(model, {"bf16": True} if facts["bf16"] else None)
     if candidate.key == MODEL_KEY:
         if model_meta is not None:
             return model_meta
-        return build_model_meta(model, model_name or f"st-drama/{_safe_name(candidate.label)}")
+        return build_model_meta(
+            model,
+            model_name or f"st-drama/{_safe_name(candidate.label)}",
+            revision=revision,
+            training_datasets=facts["trained_on"],
+            matryoshka_dims=facts["matryoshka_dims"],
+        )
     if candidate.key == "minilm":
         return build_model_meta(
             model,
             MINILM_MODEL_NAME,
+            revision=revision,
             license="apache-2.0",
             training_datasets=None,
             public_training_code=None,
             adapted_from="nreimers/MiniLM-L6-H384-uncased",
         )
-    return build_model_meta(model, f"st-drama/{_safe_name(candidate.label)}", languages=None)
+    return build_model_meta(model, f"st-drama/{_safe_name(candidate.label)}", revision=revision, languages=None)
 
 
-def _with_precision(meta: ModelMeta, model: SentenceTransformer, bf16: bool) -> ModelMeta:
-    """bf16 changes the embeddings slightly: keep its results apart in MTEB's cache."""
-    revision = meta.revision or model_fingerprint(model)
-    suffix = "-bf16" if bf16 else ""
-    return meta.model_copy(update={"revision": f"{revision}{suffix}"})
+def trained_matryoshka_dims(model: str | os.PathLike) -> list[int] | None:
+    """The truncations a saved st-drama model was trained for, from its ``st_drama_run.json`` (None when unknown)."""
+    import json
+
+    record = Path(str(model)) / "st_drama_run.json"
+    if not record.is_file():
+        return None
+    dims = json.loads(record.read_text(encoding="utf-8")).get("matryoshka_dims") or []
+    return [int(dim) for dim in dims[1:]] or None
+
+
+def _export_results(runs: list[ModelRun], cache: ResultCache, output_dir: Path) -> None:
+    """Copy each run's MTEB result folder (``results/<org>__<name>/<revision>/``, the results repository's layout)
+    into ``output_dir`` when the cache lives elsewhere."""
+    import shutil
+
+    target = output_dir / "results"
+    if cache.cache_path.resolve() == output_dir.resolve():
+        return
+    for run in runs:
+        source = cache.cache_path / "results" / run.name.replace("/", "__") / run.revision
+        if source.is_dir():
+            shutil.copytree(source, target / source.parent.name / source.name, dirs_exist_ok=True)
 
 
 def _evaluate_one(
@@ -280,10 +323,10 @@ def _global_settings() -> dict[str, Any]:
     }
 
 
-def _write_outputs(results: EvaluationResults, output_dir: Path, cache: ResultCache) -> None:
+def _write_outputs(results: EvaluationResults, output_dir: Path) -> None:
     from .report import write_chart, write_results_json, write_table
 
-    results.files["mteb_results"] = cache.cache_path / "results"
+    results.files["mteb_results"] = output_dir / "results"
     results.files["results_json"] = write_results_json(results, output_dir / "results.json")
     results.files["table"] = write_table(results, output_dir / "results.md")
     results.files["chart"] = write_chart(results, output_dir / "ndcg_at_10.png")

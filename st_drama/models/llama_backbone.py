@@ -59,6 +59,8 @@ class LlamaBackbone(InputModule):
             embeddings, weighted by their token counts, into the text's embedding. 1 (default) truncates. An
             inference setting: while the module is in training mode texts are truncated, so that batches keep
             one row per text.
+        tokenize_prefix_apart: Tokenize the task prefix and the text separately (LLaRA's release does; a prompt
+            before the text is otherwise tokenized with it, as sentence-transformers does).
         model_kwargs: Passed to ``AutoModel.from_pretrained`` (e.g. ``{"dtype": torch.bfloat16,
             "attn_implementation": "eager"}``); the attention implementation defaults to sdpa.
         processor_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
@@ -78,6 +80,7 @@ class LlamaBackbone(InputModule):
         "append_eos",
         "padding_side",
         "max_chunks",
+        "tokenize_prefix_apart",
     ]
     save_in_root = True
 
@@ -92,6 +95,7 @@ class LlamaBackbone(InputModule):
         append_eos: bool | None = None,
         padding_side: str = "right",
         max_chunks: int = 1,
+        tokenize_prefix_apart: bool = False,
         model_kwargs: dict[str, Any] | None = None,
         processor_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
@@ -113,6 +117,7 @@ class LlamaBackbone(InputModule):
         self.default_task = default_task
         self.padding_side = padding_side
         self.max_chunks = max_chunks
+        self.tokenize_prefix_apart = bool(tokenize_prefix_apart)
         ends_in_prompt_tokens = any(fmt["special_tokens"] for fmt in self.task_formats.values())
         self.append_eos = (not ends_in_prompt_tokens) if append_eos is None else bool(append_eos)
 
@@ -260,12 +265,9 @@ class LlamaBackbone(InputModule):
                 f"max_seq_length={max_length} leaves no room for text after the {task!r} framing "
                 f"({framing_length} tokens); raise max_seq_length."
             )
-        framed = [task_format["prefix"] + (prompt or "") + text for text in texts]
-        windows = self._window_plan(task_format["prefix"] + (prompt or ""), budget)
-        # Ask for one token more than fits: getting it back means the text was cut.
-        body_ids = self.tokenizer(framed, add_special_tokens=False, truncation=True, max_length=windows.capacity + 1)[
-            "input_ids"
-        ]
+        framing_text = task_format["prefix"] + (prompt or "")
+        windows = self._window_plan(framing_text, budget)
+        body_ids = self._body_ids(framing_text, texts, windows.capacity)
         sequences, owners, window_lengths = [], [], []
         truncated = 0
         for index, ids in enumerate(body_ids):
@@ -288,6 +290,20 @@ class LlamaBackbone(InputModule):
             features["chunk_owner"] = torch.tensor(owners, dtype=torch.long)
             features["chunk_length"] = torch.tensor(window_lengths, dtype=torch.long)
         return features
+
+    def _body_ids(self, framing_text: str, texts: list[str], capacity: int) -> list[list[int]]:
+        """The framing prefix and each text as token ids, one token longer than ``capacity`` when the text is cut:
+        tokenized together (what sentence-transformers does with a prompt), or apart when
+        ``tokenize_prefix_apart`` (what LLaRA's release does)."""
+        if not self.tokenize_prefix_apart or not framing_text:
+            framed = [framing_text + text for text in texts]
+            return self.tokenizer(framed, add_special_tokens=False, truncation=True, max_length=capacity + 1)[
+                "input_ids"
+            ]
+        prefix_ids = self.tokenizer(framing_text, add_special_tokens=False)["input_ids"]
+        room = max(1, capacity + 1 - len(prefix_ids))
+        text_ids = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=room)["input_ids"]
+        return [prefix_ids + ids for ids in text_ids]
 
     def _task_of_prompt(self, prompt: str | None, task: str | None) -> tuple[str | None, str | None]:
         """``(prompt, task)`` with a prompt that names a task's framing turned into that task."""

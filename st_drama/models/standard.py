@@ -94,6 +94,7 @@ def standard_drama_model(
     truncate_dim: int | None = None,
     device: str | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    model_card_data: Any = None,
 ) -> SentenceTransformer:
     """A DRAMA-style retriever (bidirectional, mean pooling, ``query_prefix`` before queries, EOS, normalised) made
     of sentence-transformers' own modules."""
@@ -107,6 +108,7 @@ def standard_drama_model(
         truncate_dim=truncate_dim,
         similarity_fn_name="cosine",
         prompts={"query": query_prefix, "document": ""},
+        model_card_data=model_card_data,
     )
 
 

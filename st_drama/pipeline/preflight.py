@@ -5,11 +5,13 @@ rows, the training's negatives, the evaluation's queries and judgements, and the
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from st_drama.augment.feasibility import feasible_config
 from st_drama.config_tools import updated
 from st_drama.corpus import Document, ReadReport, load_corpus
+from st_drama.languages import corpus_language
 
 from .presets import PipelineConfig
 
@@ -20,9 +22,18 @@ def has_judgements(corpus: Path) -> bool:
     return (corpus / "queries.jsonl").is_file() and (corpus / "qrels" / "test.tsv").is_file()
 
 
-def preflight(corpus: Path, config: PipelineConfig, skip_malformed: bool) -> PipelineConfig:
-    """``config`` as it will run (a rerun depth lowered to fit the corpus, see
-    :func:`~st_drama.augment.feasibility.feasible_config`), or the first problem as an error."""
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks found: the config as it will run, and the corpus's language (ISO 639-1)."""
+
+    config: PipelineConfig
+    language: str
+
+
+def preflight(corpus: Path, config: PipelineConfig, skip_malformed: bool) -> Preflight:
+    """``config`` as it will run (a rerank depth lowered to fit the corpus, see
+    :func:`~st_drama.augment.feasibility.feasible_config`) and the corpus's language, or the first problem as an
+    error."""
     if not (corpus / "corpus.jsonl").is_file():
         raise FileNotFoundError(f"{corpus}: no corpus.jsonl (the pipeline takes a BEIR-layout folder).")
     report = ReadReport()
@@ -40,7 +51,8 @@ def preflight(corpus: Path, config: PipelineConfig, skip_malformed: bool) -> Pip
         BeirRetrievalTask(corpus, skip_malformed=skip_malformed)  # reads and checks queries and judgements
     if config.prune is not None:
         _check_prune_target(config)
-    return updated(config, {"augment": augment}) if augment != config.augment else config
+    language = corpus_language(document.full_text for document in documents).iso
+    return Preflight(updated(config, {"augment": augment}) if augment != config.augment else config, language)
 
 
 def _check_rows_for_a_batch(config: PipelineConfig, documents: list[Document]) -> None:

@@ -67,7 +67,8 @@ def run_pipeline(
     config = config or PipelineConfig.from_preset("quick")
     corpus = resolve_collection_path(corpus_dir)
     output_dir = check_output_dir(output_dir)
-    config = preflight(corpus, config, skip_malformed)
+    checked = preflight(corpus, config, skip_malformed)
+    config = checked.config
     runner = _StageRunner(output_dir, _corpus_fingerprint(corpus))
     started = time.time()
 
@@ -104,7 +105,7 @@ def run_pipeline(
             evaluate_config,
             [final_model, model],
             lambda d: stages.evaluate_stage(
-                final_model, corpus, d, output_dir / "mteb_cache", evaluate_config, skip_malformed, show_progress
+                final_model, corpus, d, shared_results_cache(), evaluate_config, skip_malformed, show_progress
             ),
         )
         evaluation_table = Path(evaluation_dir, "results.md").read_text(encoding="utf-8")
@@ -123,7 +124,7 @@ def run_pipeline(
         "wall_time_s": round(time.time() - started, 1),
     }
     _write_results(output_dir, results, evaluation_table)
-    _write_model_card(Path(final_model), results, output_dir / "results.md")
+    stages.describe_model(final_model, results, evaluation_table, checked.language)
     return results
 
 
@@ -189,6 +190,14 @@ class _StageRunner:
         return str(path_or_name)
 
 
+def shared_results_cache() -> Path:
+    """MTEB's result cache shared by every run on this machine (``$ST_DRAMA_HOME/mteb_cache``): a baseline's score on
+    a collection (keyed by the baseline's and the collection's fingerprints) is computed once, not once per run."""
+    from st_drama.default_llm import st_drama_home
+
+    return st_drama_home() / "mteb_cache"
+
+
 def _corpus_fingerprint(corpus: Path) -> str:
     stat = (corpus / "corpus.jsonl").stat()
     return f"{corpus.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
@@ -218,27 +227,3 @@ def _results_markdown(results: dict[str, Any], evaluation_table: str | None) -> 
         lines.append(f"| {name} | {stage['seconds']:.0f} | {cpu} | {'yes' if stage['skipped'] else 'no'} |")
     lines += ["", f"Total wall time of this run: {results['wall_time_s']:.0f} s."]
     return "\n".join(lines) + "\n"
-
-
-def _write_model_card(model_dir: Path, results: dict[str, Any], table_path: Path) -> None:
-    """Append the recipe and the evaluation to the model card sentence-transformers wrote."""
-    import json
-
-    card_path = model_dir / "README.md"
-    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
-    marker = "\n## st-drama recipe and evaluation\n"
-    card = card.split(marker)[0]
-    recipe = json.dumps({k: v for k, v in results["config"].items() if v}, indent=2, default=str)
-    section = (
-        f"{marker}\nBuilt with [st-drama](https://github.com/st-drama/st-drama) from `{results['source_model']}` "
-        f"(preset `{results['preset']}`) on the corpus `{Path(results['corpus']).name}`.\n\n"
-        f"```json\n{recipe}\n```\n\n### Results\n\n{_without_title(table_path.read_text(encoding='utf-8'))}\n"
-        "Load it with `SentenceTransformer(path_or_hub_id, trust_remote_code=True)`: the folder ships the st-drama "
-        "module code it needs.\n"
-    )
-    card_path.write_text(card + section, encoding="utf-8")
-
-
-def _without_title(markdown: str) -> str:
-    """The results table without its top-level heading (the card has its own)."""
-    return "\n".join(line for line in markdown.splitlines() if not line.startswith("# ")).strip() + "\n"

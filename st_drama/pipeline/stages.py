@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from st_drama.augment.config import AugmentConfig
 from st_drama.config_tools import updated
@@ -100,11 +100,17 @@ def evaluate_stage(
 
     trained = SentenceTransformer(model, trust_remote_code=True)
     model_name = config.model_name or f"st-drama/{Path(model).parent.name}-trained"
+    from st_drama.evaluation.beir_task import task_name_for_folder
+    from st_drama.evaluation.runner import trained_matryoshka_dims
+
     evaluate(
         trained,
         [corpus],
         updated(config, {"model_name": model_name}),
         output_dir=stage_dir,
+        # Trained on pseudo-queries from this collection's corpus: not zero-shot on it.
+        trained_on=[task_name_for_folder(corpus)],
+        matryoshka_dims=trained_matryoshka_dims(model),
         cache_dir=cache_dir,
         skip_malformed=skip_malformed,
         show_progress=show_progress,
@@ -112,3 +118,34 @@ def evaluate_stage(
     # evaluate() set the evaluation's length (and windows) on `trained`: save them so the model encodes as evaluated.
     save_inference_settings(trained, model)
     return str(stage_dir)
+
+
+def describe_model(model: str, results: dict[str, Any], evaluation_table: str | None, language: str) -> None:
+    """The trained model's card: how it was made (the pipeline's config), from what (the collection's corpus only)
+    and how it scored."""
+    from sentence_transformers import SentenceTransformer
+
+    from st_drama.model_card import write_model_card
+
+    trained = SentenceTransformer(model, trust_remote_code=True)
+    collection = Path(results["corpus"]).name
+    write_model_card(
+        trained,
+        model,
+        model_name=f"st-drama {results['preset'] or 'custom'} retriever from {Path(results['source_model']).name}, "
+        f"adapted to {collection}",
+        language=[language] if language != "und" else [],
+        recipe=results["config"],
+        data_source=(
+            f"Made by `st-drama pipeline` from the corpus of `{collection}` alone: pseudo-queries cut from its "
+            "documents (and their titles), positives and hard negatives mined from it; its queries and relevance "
+            "judgements were used only for the evaluation below. A score on this collection is therefore not "
+            "zero-shot."
+        ),
+        evaluation=_without_title(evaluation_table) if evaluation_table else None,
+    )
+
+
+def _without_title(markdown: str) -> str:
+    """A results table without its top-level heading (the card has its own)."""
+    return "\n".join(line for line in markdown.splitlines() if not line.startswith("# ")).strip()

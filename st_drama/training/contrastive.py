@@ -138,6 +138,7 @@ def train(
     from transformers import set_seed
 
     from st_drama import build_model
+    from st_drama.model_card import retriever_card_data
     from st_drama.runs import check_output_dir, checkpoint_to_resume
 
     from .data import TrainingDataError, load_training_data
@@ -210,6 +211,13 @@ def train(
         "seconds": round(time.time() - started, 1),
         "resumed_from": checkpoint,
     }
+    retriever_card_data(
+        model,
+        matryoshka_dims=metadata["matryoshka_dims"][1:],
+        recipe={"source_model": str(model_name_or_path), **metadata["config"]},
+        data_source=f"Trained contrastively on {len(dataset)} (query, positive, hard negatives) rows from "
+        f"`{metadata['data']}` for {result.global_step} steps.",
+    )
     if trainer.is_world_process_zero():
         save_final_model(model, output_dir / "model", metadata)
     return str(output_dir / "model")

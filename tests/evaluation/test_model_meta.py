@@ -4,11 +4,12 @@ import datetime
 import json
 
 import pytest
+from mteb.models import ModelMeta, SentenceTransformerEncoderWrapper
 from pydantic import ValidationError
 
 from st_drama import build_model
 from st_drama.evaluation.encoders import model_fingerprint
-from st_drama.evaluation.model_meta import build_model_meta, model_framing, save_model_meta
+from st_drama.evaluation.model_meta import build_model_meta, load_model_meta, model_framing, save_model_meta
 
 
 def test_model_meta_is_filled_from_the_model_and_the_caller(tiny_llama_dir):
@@ -34,7 +35,10 @@ def test_model_meta_is_filled_from_the_model_and_the_caller(tiny_llama_dir):
     assert meta.similarity_fn_name.value == "cosine"
     assert meta.license == "apache-2.0" and meta.open_weights is True
     assert meta.use_instructions is True  # DRAMA frames queries with "Query: "
-    assert meta.loader_kwargs == {"trust_remote_code": True}
+    assert meta.loader_kwargs == {}  # sentence-transformers' own modules: no remote code
+    assert build_model_meta(build_model(str(tiny_llama_dir), style="llara"), "st-drama/x").loader_kwargs == {
+        "trust_remote_code": True
+    }
     assert meta.reference == "https://huggingface.co/st-drama/tiny-retriever"
     assert meta.model_type == ["dense"]
 
@@ -60,12 +64,15 @@ def test_framing_describes_query_and_document_formats(tiny_llama_dir):
     assert len(llara["query"]["special_tokens"]) == 8
 
 
-def test_saved_model_meta_has_the_fields_and_the_framing(tiny_llama_dir, tmp_path):
-    model = build_model(str(tiny_llama_dir))
-    meta = build_model_meta(model, "st-drama/tiny-retriever", training_datasets=["NFCorpus"])
-    data = json.loads(save_model_meta(meta, tmp_path / "meta" / "model_meta.json", model).read_text())
-    assert data["name"] == "st-drama/tiny-retriever"
-    assert data["n_parameters"] == meta.n_parameters
-    assert data["training_datasets"] == ["NFCorpus"]
-    assert data["framing"]["query"]["prefix"] == "Query: "
-    assert data["loader"]  # mteb's SentenceTransformer wrapper, by name
+@pytest.mark.parametrize("style", ["drama", "llara"])
+def test_saved_model_meta_loads_back_as_an_mteb_model_meta(tiny_llama_dir, tmp_path, style):
+    model = build_model(str(tiny_llama_dir), style=style)
+    meta = build_model_meta(model, "st-drama/tiny-retriever", training_datasets=["NFCorpus"], matryoshka_dims=[32])
+    path = save_model_meta(meta, tmp_path / "meta" / "model_meta.json")
+    data = json.loads(path.read_text())
+    assert data["name"] == "st-drama/tiny-retriever" and data["training_datasets"] == ["NFCorpus"]
+    loaded = load_model_meta(path)
+    assert isinstance(loaded, ModelMeta)
+    assert loaded.loader is SentenceTransformerEncoderWrapper
+    assert loaded.model_dump(exclude={"loader"}) == meta.model_dump(exclude={"loader"})
+    assert loaded.embed_dim == [64, 32]

@@ -3,10 +3,12 @@ from __future__ import annotations
 import json
 import math
 
+import mteb
 import pytest
 
 from evaluation.evaluation_helpers import save_tiny_model, write_framing_folder, write_topics_folder
 from st_drama import build_model
+from st_drama.evaluation.model_meta import load_model_meta
 from st_drama.evaluation.runner import evaluate
 from st_drama.precision import cpu_has_native_bf16
 
@@ -49,12 +51,19 @@ def test_model_and_baselines_through_mteb_with_all_result_files(tiny_model_dir, 
     table = (output / "results.md").read_text()
     assert "| BM25 (`baselines/bm25s`) | 1.000 / 1.000 |" in table
     assert (output / "ndcg_at_10.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert json.loads((output / "model_meta.json").read_text())["name"] == model.name
+    meta = load_model_meta(output / "model_meta.json")
+    assert (meta.name, meta.revision) == (model.name, model.revision)  # names the results folder
     for run in results.runs:
-        folder = output / "mteb" / "results" / run.name.replace("/", "__") / run.revision
+        folder = output / "results" / run.name.replace("/", "__") / run.revision
         mteb_result = json.loads((folder / "topics.json").read_text())
         assert mteb_result["scores"]["test"][0]["ndcg_at_10"] == pytest.approx(run.scores["topics"].ndcg_at_10)
         assert (folder / "model_meta.json").is_file()
+    # MTEB's own result cache reads the folder (the results repository's layout).
+    loaded = mteb.ResultCache(output).load_results(
+        models=[meta], tasks=["topics", "framing"], require_model_meta=False
+    )
+    (model_results,) = loaded.model_results
+    assert {result.task_name for result in model_results.task_results} == {"topics", "framing"}
 
 
 def test_rerun_reuses_results_unless_the_collection_changed(tiny_model_dir, tmp_path):
@@ -86,8 +95,13 @@ def test_llm_model_is_its_own_backbone_and_bf16_follows_the_cpu(tiny_llama_dir, 
     assert [run.key for run in results.runs] == ["model"]
     run = results.run("model")
     assert run.settings["bf16"] is cpu_has_native_bf16()
-    assert run.revision.endswith("-bf16") is cpu_has_native_bf16()
-    assert 0.0 <= run.scores["topics"].ndcg_at_10 <= 1.0
+    # Encoding precision is part of the revision: bf16 and fp32 results are kept apart.
+    fp32 = evaluate(
+        str(tiny_llama_dir), tmp_path / "topics", baselines="", bf16=False, output_dir=tmp_path / "fp32",
+        show_progress=False,
+    ).run("model")  # fmt: skip
+    assert (fp32.revision == run.revision) is not cpu_has_native_bf16()
+    assert json.loads((tmp_path / "fp32" / "model_meta.json").read_text())["revision"] == fp32.revision
 
 
 def test_max_chunks_reaches_the_model_and_keeps_its_results_apart(tiny_llama_dir, tmp_path):

@@ -75,7 +75,11 @@ def test_pipeline_runs_every_stage_then_skips_them_on_rerun(tiny_llama_dir, subs
     # The saved model encodes as it was evaluated (48 tokens), not as it was trained (64).
     assert model.max_seq_length == 48
     card = (model_dir / "README.md").read_text()
-    assert "## st-drama recipe and evaluation" in card and "run-trained" in card
+    assert "## Training" in card and "## Evaluation" in card and "run-trained" in card
+    assert "`cranfield_subset` alone" in card and "not zero-shot" in card and "language:\n- en" in card
+    # MTEB's ModelMeta says so too: trained on data from the evaluated collection's own corpus.
+    meta = json.loads((output / "evaluate" / "model_meta.json").read_text())
+    assert meta["training_datasets"] == ["cranfield_subset"] and meta["embed_dim"] == 64  # no size under 64
     table = (output / "results.md").read_text()
     assert "| BM25 (`baselines/bm25s`)" in table and "| stage | wall time (s) | CPU time (s) | reused |" in table
     assert json.loads((output / "results.json").read_text())["stages"].keys() == first["stages"].keys()
@@ -88,7 +92,7 @@ def test_pipeline_runs_every_stage_then_skips_them_on_rerun(tiny_llama_dir, subs
     second = run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir), show_progress=False)
     assert all(stage["skipped"] for stage in second["stages"].values())
     assert second["evaluation"] == evaluation
-    assert (model_dir / "README.md").read_text().count("## st-drama recipe and evaluation") == 1
+    assert (model_dir / "README.md").read_text().count("## Evaluation") == 1
 
 
 def test_changed_training_settings_rerun_only_training_and_evaluation(tiny_llama_dir, subset_dir, tmp_path):
