@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "st_drama.cli.train",
     "st_drama.cli.pipeline",
     "st_drama.cli.evaluate",
+    "st_drama.cli.convert",
 )
 
 

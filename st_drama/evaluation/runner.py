@@ -217,14 +217,17 @@ def _dense_meta(
 
 
 def trained_matryoshka_dims(model: str | os.PathLike) -> list[int] | None:
-    """The truncations a saved st-drama model was trained for, from its ``st_drama_run.json`` (None when unknown)."""
+    """The truncations a saved model supports below its full size, from its ``st_drama_run.json`` (st-drama
+    training, which lists the full size first) or ``st_drama_conversion.json`` (a converted release); None when
+    unknown."""
     import json
 
-    record = Path(str(model)) / "st_drama_run.json"
-    if not record.is_file():
-        return None
-    dims = json.loads(record.read_text(encoding="utf-8")).get("matryoshka_dims") or []
-    return [int(dim) for dim in dims[1:]] or None
+    folder = Path(str(model))
+    for name, skip in (("st_drama_run.json", 1), ("st_drama_conversion.json", 0)):
+        if (folder / name).is_file():
+            dims = json.loads((folder / name).read_text(encoding="utf-8")).get("matryoshka_dims") or []
+            return [int(dim) for dim in dims[skip:]] or None
+    return None
 
 
 def _export_results(runs: list[ModelRun], cache: ResultCache, output_dir: Path) -> None:
