@@ -20,6 +20,7 @@ CONFIG_OPTIONS = {
     "device": "device",
     "max_seq_length": "max_seq_length",
     "max_chunks": "max_chunks",
+    "hybrid": "hybrids",
 }
 
 
@@ -80,6 +81,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="Cut texts longer than the maximum length into up to this many windows and average their embeddings "
         "(st-drama models: MODEL and the untrained backbone; default: their own, 1 truncates).",
+    )
+    parser.add_argument(
+        "--hybrid",
+        default=None,
+        help="Also evaluate each dense model fused with BM25, comma-separated METHOD:DENSE_WEIGHT with METHOD rrf, "
+        "rsf or dbsf (e.g. rrf:0.5,rsf:0.3); the dense embeddings are computed once.",
     )
     parser.add_argument(
         "--trained-on",

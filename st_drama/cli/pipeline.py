@@ -81,6 +81,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Baselines to evaluate next to the model, comma-separated among bm25, minilm, backbone (the untrained "
         "LLM), or 'none' (default: the preset's, bm25,minilm).",
     )
+    parser.add_argument(
+        "--hybrid",
+        default=None,
+        help="Also evaluate the model (and the dense baselines) fused with BM25: METHOD:DENSE_WEIGHT, comma-separated "
+        "(e.g. rrf:0.5).",
+    )
     parser.add_argument("--no-evaluate", action="store_true", help="Skip the evaluation stage.")
     add_skip_malformed(parser)
     add_seed(parser)
@@ -112,10 +118,12 @@ def stage_changes(args: argparse.Namespace) -> dict[str, Any]:
     train = {key: value for key, value in train.items() if value is not None}
     if train:
         changes["train"] = train
+    evaluate = {"baselines": args.baselines, "hybrids": args.hybrid}
+    evaluate = {key: value for key, value in evaluate.items() if value is not None}
     if args.no_evaluate:
         changes["evaluate"] = None
-    elif args.baselines is not None:
-        changes["evaluate"] = {"baselines": args.baselines}
+    elif evaluate:
+        changes["evaluate"] = evaluate
     return changes
 
 

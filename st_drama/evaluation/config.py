@@ -3,9 +3,13 @@ presets start from these)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from st_drama.defaults import DEFAULT_STYLE, check_style
+
+from .hybrid import FusionConfig
 
 BASELINES = ("bm25", "minilm", "backbone")
 # The untrained backbone costs a full encoding of the collection and only shows what training added: opt-in.
@@ -31,6 +35,8 @@ class EvaluateConfig:
         max_chunks: Cut texts longer than ``max_seq_length`` into up to this many windows whose embeddings are
             averaged (st-drama models only; None: their own, 1 truncates).
         device: Device for the dense models (None: sentence-transformers' choice).
+        hybrids: Fusions of each dense model with BM25 to evaluate too (``FusionConfig``, or ``"rrf:0.5"``: method
+            and the dense model's weight), each reported as its own run.
     """
 
     baselines: tuple[str, ...] = DEFAULT_BASELINES
@@ -42,9 +48,11 @@ class EvaluateConfig:
     max_seq_length: int | None = None
     max_chunks: int | None = None
     device: str | None = None
+    hybrids: tuple[FusionConfig, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "baselines", check_baselines(self.baselines))
+        object.__setattr__(self, "hybrids", parse_fusions(self.hybrids))
         check_style(self.style, "EvaluateConfig.style")
         if self.batch_size < 1:
             raise ValueError(f"EvaluateConfig.batch_size must be at least 1, got {self.batch_size}.")
@@ -52,6 +60,27 @@ class EvaluateConfig:
             raise ValueError(f"EvaluateConfig.max_seq_length must be at least 8, got {self.max_seq_length}.")
         if self.max_chunks is not None and self.max_chunks < 1:
             raise ValueError(f"EvaluateConfig.max_chunks must be at least 1, got {self.max_chunks}.")
+
+
+def parse_fusions(specs: str | FusionConfig | Mapping[str, Any] | Sequence[Any]) -> tuple[FusionConfig, ...]:
+    """Fusions from ``"rrf:0.5,rsf:0.3"`` (method and the dense model's weight), FusionConfigs, or their fields as
+    mappings."""
+    if isinstance(specs, str):
+        specs = [spec.strip() for spec in specs.split(",") if spec.strip() and spec.strip() != "none"]
+    elif isinstance(specs, (FusionConfig, Mapping)):
+        specs = [specs]
+    fusions = []
+    for spec in specs:
+        if isinstance(spec, str):
+            method, _, weight = spec.partition(":")
+            try:
+                spec = FusionConfig(method=method, dense_weight=float(weight) if weight else 0.5)
+            except ValueError as error:
+                raise ValueError(f"hybrid {spec!r}: {error} (write METHOD:DENSE_WEIGHT, e.g. rrf:0.5)") from None
+        elif isinstance(spec, Mapping):
+            spec = FusionConfig(**spec)
+        fusions.append(spec)
+    return tuple(fusions)
 
 
 def check_baselines(names: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -112,6 +112,8 @@ def evaluate(
             if candidate.key == MODEL_KEY:
                 files["model_meta"] = save_model_meta(meta, output_dir / "model_meta.json")
             runner: Any = STDramaEncoder(loaded, meta, bf16=use_bf16)
+            if config.hybrids:  # the hybrids reuse the dense run's embeddings instead of encoding again
+                runner = _with_embedding_cache(runner, cache)
             settings = {"bf16": use_bf16, "batch_size": config.batch_size, "device": str(loaded.device)}
         else:
             runner, meta, settings = loaded, loaded.mteb_model_meta, loaded.settings()
@@ -119,6 +121,8 @@ def evaluate(
         for task in task_list:
             _evaluate_one(run, runner, task, cache, config.batch_size, overwrite, show_progress)
         runs.append(run)
+        if isinstance(loaded, SentenceTransformer):
+            runs += _hybrid_runs(candidate, runner, settings, task_list, cache, config, overwrite, show_progress)
         del runner, loaded
         gc.collect()
 
@@ -214,6 +218,40 @@ def _dense_meta(
             adapted_from="nreimers/MiniLM-L6-H384-uncased",
         )
     return build_model_meta(model, f"st-drama/{_safe_name(candidate.label)}", revision=revision, languages=None)
+
+
+def _with_embedding_cache(encoder: Any, cache: ResultCache) -> Any:
+    """``encoder`` behind mteb's embedding cache, one folder per model revision next to the result cache."""
+    from mteb.models import CachedEmbeddingWrapper
+
+    meta = encoder.mteb_model_meta
+    folder = cache.cache_path / "embeddings" / meta.name.replace("/", "__") / meta.revision
+    return CachedEmbeddingWrapper(encoder, folder)
+
+
+def _hybrid_runs(
+    candidate: _Candidate,
+    encoder: Any,
+    settings: dict[str, Any],
+    task_list: list[AbsTask],
+    cache: ResultCache,
+    config: EvaluateConfig,
+    overwrite: bool,
+    show_progress: bool,
+) -> list[ModelRun]:
+    """One run per fusion in ``config.hybrids``: the dense run fused with BM25."""
+    from .hybrid import hybrid_search
+
+    runs = []
+    for fusion in config.hybrids:
+        search = hybrid_search(encoder, fusion)
+        meta = search.mteb_model_meta
+        key, label = f"{candidate.key}+bm25:{fusion.label}", f"{candidate.label} + BM25 ({fusion.label})"
+        run = ModelRun(key, label, str(meta.name), str(meta.revision), 0.0, {**settings, "fusion": fusion.label})
+        for task in task_list:
+            _evaluate_one(run, search, task, cache, config.batch_size, overwrite, show_progress)
+        runs.append(run)
+    return runs
 
 
 def trained_matryoshka_dims(model: str | os.PathLike) -> list[int] | None:
