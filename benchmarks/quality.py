@@ -1,0 +1,252 @@
+"""Quality on every shared collection: a preset of the main job against a plain sentence-transformers recipe trained
+for the same CPU time, next to BM25 and all-MiniLM-L6-v2 (each dense model also fused with BM25), all scored by the
+same MTEB code (``st_drama.evaluation.evaluate``).
+
+    .venv/bin/python benchmarks/quality.py runs/quality --preset quick
+    .venv/bin/python benchmarks/quality.py runs/quality --preset full --collections cranfield,cisi --hybrid rrf:0.5
+
+The plain recipe is what a user writes with sentence-transformers alone (no st-drama code): SmolLM2 with
+bidirectional attention (``is_causal = False``) and mean pooling, ``MultipleNegativesRankingLoss`` on one sentence
+cropped from each document (at least five words) paired with its document, batches of 32 at a constant learning rate
+of 2e-5, 128 tokens, bf16 where the preset uses it; it trains until it has spent the CPU time the preset's training
+stage spent (``time.process_time``, all threads: a measure that does not move with what else runs on the machine).
+
+Per collection (in ``../shared/data``, or ``$ST_DRAMA_SHARED_DATA``) the preset runs as ``st-drama pipeline`` into
+``OUT/<preset>/<collection>``, the plain recipe into ``OUT/<preset>/<collection>/plain``; a collection whose
+``quality.json`` exists is not run again. Prints, per collection and on the mean, nDCG@10 / Recall@100 of the preset
+(ours), the plain recipe, BM25, MiniLM and the hybrids, and ours - plain; writes the table to
+``OUT/<preset>/quality.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("ST_DRAMA_SHARED_DATA", REPO.parent / "shared" / "data"))
+COLLECTIONS = (
+    "cranfield",
+    "cisi",
+    "dbpedia_entity_subset5k",
+    "arcd_ar_subset",
+    "trecdl21_passage_pool",
+    "xquadr_hi",
+    "xquadr_de",
+    "stackfaq_en",
+)
+METRICS = ("ndcg_at_10", "recall_at_100")
+PLAIN = {"batch_size": 32, "learning_rate": 2e-5, "max_seq_length": 128, "min_words": 5}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--collections", default=",".join(COLLECTIONS))
+    parser.add_argument("--hybrid", default="rrf:0.5", help="Fusions with BM25 to report (METHOD:DENSE_WEIGHT,...).")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    rows = {}
+    for name in args.collections.split(","):
+        rows[name] = collection_quality(name, args.output / args.preset / name, args.preset, args.hybrid, args.seed)
+        print(f"{name}: done", flush=True)
+    table = quality_table(rows, args.preset)
+    (args.output / args.preset / "quality.md").write_text(table, encoding="utf-8")
+    print(table)
+
+
+def collection_quality(name: str, folder: Path, preset: str, hybrid: str, seed: int) -> dict[str, Any]:
+    """The preset's and the plain recipe's scores on one collection, with the baselines' (cached in quality.json)."""
+    record = folder / "quality.json"
+    if record.is_file():
+        return json.loads(record.read_text(encoding="utf-8"))
+    from st_drama.evaluation import evaluate
+    from st_drama.pipeline import PipelineConfig, run_pipeline
+    from st_drama.pipeline.runner import shared_results_cache
+    from st_drama.precision import resolve_bf16
+
+    collection = SHARED_DATA / name if name != "cranfield" else "cranfield"
+    config = PipelineConfig.from_preset(preset, evaluate={"baselines": ("bm25", "minilm"), "hybrids": hybrid})
+    started = time.time()
+    ours = run_pipeline(collection, folder, config, show_progress=False)
+    train = ours["stages"]["train"]
+    plain_dir = folder / "plain"
+    plain_model = plain_dir / "model"
+    if not (plain_model / "modules.json").is_file():
+        plain_run = train_plain_recipe(
+            collection, plain_model, train["cpu_seconds"], resolve_bf16(config.train.bf16), seed
+        )
+        (plain_dir / "training.json").write_text(json.dumps(plain_run, indent=2), encoding="utf-8")
+    plain_run = json.loads((plain_dir / "training.json").read_text(encoding="utf-8"))
+    plain = evaluate(
+        str(plain_model),
+        [collection],
+        config.evaluate,
+        output_dir=plain_dir / "evaluation",
+        baselines=(),
+        model_name=f"benchmarks/plain-{name}",
+        cache_dir=shared_results_cache(),
+        show_progress=False,
+    )
+    scores = {
+        key: model["tasks"][task] for key, model in ours["evaluation"]["models"].items() for task in model["tasks"]
+    }
+    for run in plain.runs:
+        scores[run.key.replace("model", "plain", 1)] = {
+            "ndcg_at_10": run.scores[plain.task_names[0]].ndcg_at_10,
+            "recall_at_100": run.scores[plain.task_names[0]].recall_at_100,
+        }
+    result = {
+        "collection": name,
+        "preset": preset,
+        "scores": {key: {metric: value[metric] for metric in METRICS} for key, value in scores.items()},
+        "train_seconds": {"ours": train["seconds"], "plain": plain_run["seconds"]},
+        "train_cpu_seconds": {"ours": train["cpu_seconds"], "plain": plain_run["cpu_seconds"]},
+        "plain_steps": plain_run["steps"],
+        "wall_time_s": round(time.time() - started, 1),
+    }
+    record.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def cropped_pairs(collection: Path | str, seed: int) -> tuple[list[str], list[str]]:
+    """One random sentence (at least ``min_words`` words) of each document, paired with the whole document."""
+    path = Path(collection) / "corpus.jsonl"
+    if not path.is_file():  # the bundled Cranfield
+        path = REPO / "st_drama" / "data" / "cranfield" / "corpus.jsonl"
+    rng = random.Random(seed)
+    anchors, positives = [], []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            text = f"{row.get('title') or ''} {row['text']}".strip()
+            sentences = [
+                s for s in re.split(r"(?<=[.!?\u061f\u0964])\s+|\n+", text) if len(s.split()) >= PLAIN["min_words"]
+            ]
+            if sentences:
+                anchors.append(rng.choice(sentences))
+                positives.append(text)
+    return anchors, positives
+
+
+def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float, bf16: bool, seed: int) -> dict:
+    """The plain recipe (sentence-transformers only), trained until it has spent ``cpu_seconds`` of CPU time."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import TrainerCallback
+
+    from st_drama import default_llm_path
+
+    class CPUBudget(TrainerCallback):
+        def __init__(self) -> None:
+            self.started = time.process_time()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.process_time() - self.started >= cpu_seconds:
+                control.should_training_stop = True
+
+    anchors, positives = cropped_pairs(collection, seed)
+    # Plain text in, no chat template (SmolLM2's tokenizer has one); attention made bidirectional by the config.
+    transformer = Transformer(
+        default_llm_path(),
+        max_seq_length=PLAIN["max_seq_length"],
+        modality_config={"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
+        module_output_name="token_embeddings",
+    )
+    transformer.auto_model.config.is_causal = False
+    model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")])
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(output.parent / "checkpoints"),
+        per_device_train_batch_size=PLAIN["batch_size"],
+        learning_rate=PLAIN["learning_rate"],
+        lr_scheduler_type="constant",
+        num_train_epochs=1000,  # the CPU budget ends the run
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        disable_tqdm=True,
+    )
+    dataset = Dataset.from_dict({"anchor": anchors, "positive": positives})
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=MultipleNegativesRankingLoss(model),
+        callbacks=[CPUBudget()],
+    )
+    started, cpu_started = time.time(), time.process_time()
+    result = trainer.train()
+    model.save(str(output))
+    return {
+        "rows": len(dataset),
+        "steps": result.global_step,
+        "seconds": round(time.time() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
+        "budget_cpu_seconds": cpu_seconds,
+    }
+
+
+def quality_table(rows: dict[str, dict[str, Any]], preset: str) -> str:
+    """nDCG@10 / Recall@100 per collection and on the mean, and ours - plain in nDCG@10."""
+    columns = sorted({key for row in rows.values() for key in row["scores"]}, key=_column_order)
+    lines = [
+        f"nDCG@10 / Recall@100 (MTEB); `{preset}` preset (ours) against the plain sentence-transformers recipe at "
+        "equal CPU time",
+        "",
+        "| collection | " + " | ".join(columns) + " | ours - plain | train s ours / plain |",
+        "|---|" + "---|" * (len(columns) + 2),
+    ]
+    means = {column: [] for column in columns}
+    for name, row in rows.items():
+        cells = []
+        for column in columns:
+            score = row["scores"].get(column)
+            cells.append(f"{score['ndcg_at_10']:.3f} / {score['recall_at_100']:.3f}" if score else "-")
+            if score:
+                means[column].append(score)
+        gap = row["scores"]["model"]["ndcg_at_10"] - row["scores"]["plain"]["ndcg_at_10"]
+        seconds = row["train_seconds"]
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | {gap:+.3f} | {seconds['ours']:.0f} / {seconds['plain']:.0f} |"
+        )
+    mean_cells = []
+    for column in columns:
+        values = means[column]
+        ndcg = sum(score["ndcg_at_10"] for score in values) / len(values)
+        recall = sum(score["recall_at_100"] for score in values) / len(values)
+        mean_cells.append(f"**{ndcg:.3f} / {recall:.3f}**" if len(values) == len(rows) else "-")
+    gaps = [row["scores"]["model"]["ndcg_at_10"] - row["scores"]["plain"]["ndcg_at_10"] for row in rows.values()]
+    ours = sum(row["scores"]["model"]["ndcg_at_10"] for row in rows.values()) / len(rows)
+    plain = sum(row["scores"]["plain"]["ndcg_at_10"] for row in rows.values()) / len(rows)
+    lines.append("| mean | " + " | ".join(mean_cells) + f" | {sum(gaps) / len(gaps):+.3f} | |")
+    lines += ["", f"ratio ours / plain (mean nDCG@10): {ours / plain:.2f}"]
+    return "\n".join(lines) + "\n"
+
+
+def _column_order(key: str) -> tuple[int, str]:
+    order = ["model", "plain", "bm25", "minilm"]
+    base = key.split("+", 1)[0]
+    return (order.index(base) if base in order else len(order), key)
+
+
+if __name__ == "__main__":
+    main()
