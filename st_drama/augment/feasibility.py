@@ -35,6 +35,7 @@ def feasible_config(config: AugmentConfig, documents: Sequence[Document]) -> Aug
             f"(--rerank-depth): reranking the top {count} instead."
         )
         config = updated(config, {"reranking": {"depth": count}})
+    config = _without_idle_sources(config, documents)
     problems = [*_mining_problems(config, count), *_source_problems(config, documents), *_resource_problems(config)]
     if problems:
         raise InfeasibleAugmentationError(
@@ -75,6 +76,33 @@ def _mining_problems(config: AugmentConfig, count: int) -> list[str]:
         f"{config.num_negatives} of them (--negatives): that takes at least {needed} documents. Lower {option} "
         "or --negatives, or use a larger corpus."
     ]
+
+
+def _idle_sources(config: AugmentConfig, documents: Sequence[Document]) -> list[str]:
+    """The requested sources that cannot make a single query from these documents."""
+    idle = []
+    if "crop" in config.sources and not any(_has_crop(document.full_text, config.crop) for document in documents):
+        idle.append("crop")
+    if "title" in config.sources and not any(document.title.strip() for document in documents):
+        idle.append("title")
+    return idle
+
+
+def _without_idle_sources(config: AugmentConfig, documents: Sequence[Document]) -> AugmentConfig:
+    """A source that can make nothing here (titles in a corpus without titles) is dropped, with a warning, when
+    another source remains; alone, it is refused (see :func:`_source_problems`)."""
+    idle = _idle_sources(config, documents)
+    remaining = tuple(source for source in config.sources if source not in idle)
+    if not idle or not remaining:
+        return config
+    logger.warning(f"Dropping the query source(s) {idle}: they can make no query from this corpus ({_why(idle)}).")
+    return updated(config, {"sources": remaining})
+
+
+def _why(idle: list[str]) -> str:
+    return "; ".join(
+        "no document has a title" if source == "title" else "no document has enough words" for source in idle
+    )
 
 
 def _source_problems(config: AugmentConfig, documents: Sequence[Document]) -> list[str]:
