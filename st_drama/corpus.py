@@ -250,7 +250,9 @@ def _load_corpus_rows(rows: Iterable[Any], policy: _RowPolicy) -> list[Document]
     seen_ids: set[str] = set()
     for index, row in enumerate(rows):
         where = f"row {index}"
-        if isinstance(row, str):
+        if isinstance(row, Document):
+            row = {"_id": row.doc_id, "text": row.text, "title": row.title}
+        elif isinstance(row, str):
             row = {"_id": index, "text": row}
         elif isinstance(row, dict):
             row = row if "_id" in row or "id" in row else {"_id": index, **row}

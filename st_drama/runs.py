@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 SETTINGS_FILE = "st_drama_run_settings.json"
+TRAINER_STATE = "trainer_state.json"
 FINGERPRINT_LENGTH = 16
 
 
@@ -92,12 +93,16 @@ def check_run_settings(path: str | os.PathLike, settings: dict[str, Any], what: 
 
 
 def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> str | None:
-    """The Trainer checkpoint (``checkpoint-<step>``) with the highest step in ``checkpoint_dir``, if any."""
+    """The complete Trainer checkpoint (``checkpoint-<step>`` holding its ``trainer_state.json``, which the Trainer
+    writes last) with the highest step in ``checkpoint_dir``, if any: a run killed while writing a checkpoint
+    resumes from the one before."""
     folder = Path(checkpoint_dir)
     if not folder.is_dir():
         return None
     steps = [
-        (int(match.group(1)), path) for path in folder.iterdir() if (match := CHECKPOINT_PATTERN.match(path.name))
+        (int(match.group(1)), path)
+        for path in folder.iterdir()
+        if (match := CHECKPOINT_PATTERN.match(path.name)) and (path / TRAINER_STATE).is_file()
     ]
     return str(max(steps)[1]) if steps else None
 

@@ -243,6 +243,12 @@ def _judged_query_ids(
         )
     if not judged:
         raise ValueError(f"{folder}: no query in queries.jsonl has a judgement in qrels/{split}.tsv.")
+    unjudged = len(queries_by_id) - len(judged)
+    if unjudged:
+        logger.warning(
+            f"{folder}/queries.jsonl holds {unjudged} queries without a judgement in qrels/{split}.tsv; as in MTEB's "
+            f"own loader they are not evaluated ({len(judged)} are)."
+        )
     return judged
 
 

@@ -88,6 +88,7 @@ def evaluate(
     """
     config = config_from(EvaluateConfig, config, overrides)
     task_list = load_tasks(tasks, skip_malformed=skip_malformed)
+    _check_model_source(model)
     output_dir = check_output_dir(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     cache = ResultCache(Path(cache_dir) if cache_dir else output_dir)
@@ -149,6 +150,19 @@ def apply_inference_settings(
             )
         return
     first_module.max_chunks = max_chunks
+
+
+def _check_model_source(model: Any) -> None:
+    """A model given by name is a local folder, the embedded default, or a hub id (``org/name``); anything else is
+    an error before any evaluation starts."""
+    if isinstance(model, SentenceTransformer):
+        return
+    text = str(model)
+    if Path(text).exists() or text.lower() == DEFAULT_LLM_NAME or (text.count("/") == 1 and not text.startswith(".")):
+        return
+    raise FileNotFoundError(
+        f"{text}: no such model folder (nor the embedded {DEFAULT_LLM_NAME!r}, nor a hub id org/name)."
+    )
 
 
 def _candidates(

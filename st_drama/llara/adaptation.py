@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from st_drama.config_tools import as_dict, config_from
-from st_drama.corpus import ReadReport
+from st_drama.corpus import ReadReport, load_corpus
 
 from .config import LlaraConfig
 
@@ -64,16 +64,16 @@ def pretrain(
     config = config_from(LlaraConfig, config, overrides)
     output_dir = check_output_dir(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
-    checkpoint = checkpoint_to_resume(checkpoint_dir, {"model": str(model_name_or_path), **as_dict(config)}, resume)
     report = ReadReport()
+    # The corpus is read (and refused if bad) before any model loads.
+    documents = load_corpus(corpus, skip_malformed=skip_malformed, report=report)
+    checkpoint = checkpoint_to_resume(checkpoint_dir, {"model": str(model_name_or_path), **as_dict(config)}, resume)
     model = build_model(model_name_or_path, style="llara", max_seq_length=config.chunk_tokens + FRAMING_ALLOWANCE)
     dataset = build_pretraining_dataset(
-        corpus,
+        documents,
         model[0].tokenizer,
         config.chunk_tokens,
         max_documents=config.max_documents,
-        skip_malformed=skip_malformed,
-        report=report,
     )
     loss = EBAEEBARLoss(model, **config.loss_options)
     if config.lora:

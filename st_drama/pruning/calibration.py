@@ -56,6 +56,8 @@ def describe_text_source(source: Any) -> str:
         return f"bundled:{bundled_collection('cranfield')}"
     if isinstance(source, (str, os.PathLike)):
         return str(source)
+    if hasattr(source, "path"):  # a corpus path read ahead (the pruner checks it before loading the model)
+        return str(source.path)
     if hasattr(source, "column_names"):
         return f"dataset with columns {list(source.column_names)} ({len(source)} rows)"
     if isinstance(source, (list, tuple)):

@@ -19,7 +19,7 @@ from torch import nn
 from st_drama.config_tools import config_from
 from st_drama.default_llm import resolve_model_path
 from st_drama.precision import resolve_bf16
-from st_drama.runs import check_run_settings, normalized, read_json, write_json_atomically
+from st_drama.runs import check_output_dir, check_run_settings, normalized, read_json, write_json_atomically
 
 from .calibration import TokenBlocks, describe_text_source, token_blocks
 from .config import PruneConfig
@@ -95,6 +95,10 @@ def prune(
         ValueError: another bad argument, or ``output_dir`` holds something else.
     """
     config = config_from(PruneConfig, config, overrides)
+    if output_dir is not None:
+        check_output_dir(output_dir)
+    # Corpus paths are read (and refused if bad) before any model loads.
+    calibration_texts, recovery_texts = (_read_if_path(texts) for texts in (calibration_texts, recovery_texts))
     if not config.target.to_dict():
         raise ValueError(
             "Give a target shape: params (e.g. '60M'), or any of num_layers, hidden_size, intermediate_size, "
@@ -190,6 +194,23 @@ def _recover(
         seed=config.seed,
         bf16=bf16,
     )
+
+
+def _read_if_path(texts: Any) -> Any:
+    """A corpus path's texts as a list (read and checked now); anything else as it is."""
+    if not isinstance(texts, (str, os.PathLike)):
+        return texts
+    from st_drama.corpus import load_corpus
+
+    return _PathTexts(texts, [document.full_text for document in load_corpus(texts)])
+
+
+class _PathTexts(list):
+    """A corpus path's texts, still described by the path in the pruning's provenance."""
+
+    def __init__(self, path: str | os.PathLike, texts: list[str]) -> None:
+        super().__init__(texts)
+        self.path = str(path)
 
 
 def _is_one_shot(texts: Any) -> bool:
