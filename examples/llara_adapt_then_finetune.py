@@ -66,7 +66,7 @@ def training_arguments(output: Path, steps: int, batch_size: int, learning_rate:
 def adapt(args: argparse.Namespace, output: Path) -> SentenceTransformer:
     model = build_model(args.model, style="llara", max_seq_length=args.chunk_tokens + 32)
     pairs = build_pretraining_dataset(
-        args.corpus, model.tokenizer, chunk_tokens=args.chunk_tokens, max_documents=args.max_docs, skip_malformed=True
+        args.corpus, model.tokenizer, chunk_tokens=args.chunk_tokens, max_documents=args.max_docs
     )
     print(f"{len(pairs)} (text, next passage) pairs")
     trainer = SentenceTransformerTrainer(
@@ -82,7 +82,7 @@ def adapt(args: argparse.Namespace, output: Path) -> SentenceTransformer:
 
 def finetune(model: SentenceTransformer, args: argparse.Namespace, output: Path) -> SentenceTransformer:
     config = AugmentConfig(sources=["crop"], max_docs=args.max_docs, mining=MiningConfig(num_negatives=3))
-    rows = Augmenter(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
+    rows = Augmenter(config).generate(args.corpus, output / "data", progress=False)
     columns = ["query", "positive", "negative_1", "negative_2", "negative_3"]
     trainer = SentenceTransformerTrainer(
         model=model,

@@ -54,12 +54,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.llara_steps:
         backbone = pretrain(
             backbone, args.corpus, output / "llara", steps=args.llara_steps, batch_size=args.batch_size,
-            chunk_tokens=64, max_documents=args.max_docs, skip_malformed=True, resume=True, show_progress=False,
+            chunk_tokens=64, max_documents=args.max_docs, resume=True, show_progress=False,
         )  # fmt: skip
         style = "llara"
 
     config = AugmentConfig(sources=["crop"], max_docs=args.max_docs, mining=MiningConfig(num_negatives=3))
-    Augmenter(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
+    Augmenter(config).generate(args.corpus, output / "data", progress=False)
     model_dir = train(
         backbone, output / "data", output / "train", style=style, steps=args.train_steps,
         batch_size=args.batch_size, max_seq_length=128, resume=True, show_progress=False,

@@ -6,8 +6,8 @@ The pieces st-drama provides are used directly, so each step can be swapped for 
    document titles as queries (add ``"synthetic"`` to the sources for LLM-written queries), BM25 positives from
    ranks 1-10 (a title's own document) and hard negatives from ranks 30-50.
 2. ``build_model`` wraps the LLM as a bidirectional, mean-pooled retriever with the ``Query: `` prefix on queries.
-3. sentence-transformers' InfoNCE loss (``MultipleNegativesRankingLoss``) inside ``MatryoshkaLoss``, with
-   ``router_mapping`` sending the query column through ``encode_query`` framing and the rest as documents.
+3. sentence-transformers' InfoNCE loss (``MultipleNegativesRankingLoss``) inside ``MatryoshkaLoss``; the trainer
+   frames the query column as ``encode_query`` does (the model's ``Query: `` prompt) and the rest as documents.
 4. ``st_drama.evaluation.evaluate`` scores the result with MTEB next to BM25.
 
 Run (a few minutes on a CPU)::
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     mining = MiningConfig(num_negatives=args.negatives)
     config = AugmentConfig(sources=["crop", "title"], max_docs=args.max_docs, mining=mining)
-    rows = Augmenter(config).generate(args.corpus, output / "data", skip_malformed=True, progress=False)
+    rows = Augmenter(config).generate(args.corpus, output / "data", progress=False)
     columns = ["query", "positive", *(f"negative_{i}" for i in range(1, args.negatives + 1))]
     train_dataset = rows.select_columns(columns)
     print(f"{len(train_dataset)} training rows, e.g. {train_dataset[0]['query']!r}")
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
         learning_rate=5e-5,
         warmup_steps=0.05,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        router_mapping={column: "query" if column == "query" else "document" for column in columns},
+        prompts={"query": model.prompts["query"]},  # "Query: " before the query column, as encode_query does
         **precision_arguments(bf16=None),  # bf16 autocast where supported; use_cpu without a GPU
         save_strategy="no",
         logging_steps=5,
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=train_dataset, loss=loss)
     trainer.train()
     model.save(str(output / "model"))
-    print(f"Saved {output / 'model'}; load it with SentenceTransformer(path, trust_remote_code=True).")
+    print(f"Saved {output / 'model'}; load it with SentenceTransformer({str(output / 'model')!r}).")
 
     if args.no_evaluate:
         return {"model": str(output / "model")}

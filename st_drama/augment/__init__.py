@@ -6,7 +6,7 @@ Python::
 
     from st_drama.augment import AugmentConfig, Augmenter
 
-    dataset = Augmenter(AugmentConfig(max_docs=200)).generate("path/to/beir", "augmented/")
+    dataset = Augmenter(AugmentConfig(sources=("crop", "title"))).generate("cranfield", "augmented/", progress=False)
 
 The output folder holds parquet files under ``data/`` (one per chunk of documents): ``datasets.load_dataset(
 "augmented/", split="train")`` reads them, with columns ``query, positive, negative_1 .. negative_k, source, doc_id,

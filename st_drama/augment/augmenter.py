@@ -157,9 +157,11 @@ class Augmenter:
 
     Example::
 
-        generator = Augmenter(AugmentConfig(sources=("crop", "synthetic"), max_docs=200))
-        dataset = generator.generate("path/to/beir_folder", "augmented/")
-        train_dataset = dataset.select_columns(["query", "positive", *[f"negative_{i}" for i in range(1, 8)]])
+        from st_drama.augment import AugmentConfig, Augmenter
+
+        config = AugmentConfig(sources=("crop", "title"), mining={"num_negatives": 3})
+        dataset = Augmenter(config).generate("cranfield", "augmented/", progress=False)
+        train_dataset = dataset.select_columns(["query", "positive", "negative_1", "negative_2", "negative_3"])
     """
 
     def __init__(

@@ -4,12 +4,15 @@ Fusion is mteb's (``mteb.models.HybridSearch`` and its fusion functions): recipr
 ``weight / (k + rank)`` summed over the two rankings), relative score fusion (``"rsf"``, each ranking's scores
 min-max normalised, then a weighted sum) or distribution-based score fusion (``"dbsf"``, scores normalised by their
 mean and three standard deviations). Each retriever contributes its top ``depth`` documents; ``dense_weight`` is the
-dense model's share of the fused score, BM25 gets the rest.
+dense model's share of the fused score, BM25 gets the rest. Example::
 
+    from st_drama import build_model
     from st_drama.evaluation.hybrid import FusionConfig, HybridRetriever
 
-    retriever = HybridRetriever(model, ["first document ...", "second document ..."], FusionConfig(method="rrf"))
-    print(retriever.search(["a query"], top_k=5))  # per query: [(document id, fused score), ...] best first
+    model = build_model("smollm2-135m", max_seq_length=64)
+    documents = ["Lift rises with the angle of attack.", "The boundary layer thickens downstream."]
+    retriever = HybridRetriever(model, documents, FusionConfig(method="rrf", dense_weight=0.3))
+    print(retriever.search(["what increases lift"], top_k=2))  # per query: [(document id, score), ...] best first
 """
 
 from __future__ import annotations

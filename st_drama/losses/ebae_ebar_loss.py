@@ -50,16 +50,17 @@ class EBAEEBARLoss(LLaRALossBase):
     Example:
         ::
 
-            from sentence_transformers import SentenceTransformerTrainer
+            from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
             from st_drama import build_model
             from st_drama.llara import build_pretraining_dataset
             from st_drama.losses import EBAEEBARLoss
 
-            model = build_model("smollm2-135m", style="llara")
-            train_dataset = build_pretraining_dataset("cranfield", model.tokenizer, chunk_tokens=64)
-            loss = EBAEEBARLoss(model)
-            trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
+            model = build_model("smollm2-135m", style="llara", max_seq_length=96)
+            train_dataset = build_pretraining_dataset("cranfield", model.tokenizer, chunk_tokens=32, max_documents=8)
+            args = SentenceTransformerTrainingArguments("llara-run", max_steps=1, per_device_train_batch_size=2)
+            trainer = SentenceTransformerTrainer(model, args, train_dataset=train_dataset, loss=EBAEEBARLoss(model))
             trainer.train()
+
     """
 
     def __init__(self, model, single_pass: bool | None = None, **kwargs: Any) -> None:

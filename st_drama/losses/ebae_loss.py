@@ -54,15 +54,16 @@ class EBAELoss(LLaRALossBase):
         ::
 
             from datasets import Dataset
-            from sentence_transformers import SentenceTransformerTrainer
+            from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
             from st_drama import build_model
             from st_drama.losses import EBAELoss
 
-            model = build_model("smollm2-135m", style="llara")
-            train_dataset = Dataset.from_dict({"text": ["A wing in a slipstream gains lift.", "Heat flows."]})
-            loss = EBAELoss(model)
-            trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
+            model = build_model("smollm2-135m", style="llara", max_seq_length=64)
+            train_dataset = Dataset.from_dict({"text": ["A wing in a slipstream gains lift.", "Heat flows to cold."]})
+            args = SentenceTransformerTrainingArguments("ebae-run", max_steps=1, per_device_train_batch_size=2)
+            trainer = SentenceTransformerTrainer(model, args, train_dataset=train_dataset, loss=EBAELoss(model))
             trainer.train()
+
     """
 
     def forward(self, sentence_features: Iterable[dict[str, torch.Tensor]], labels: torch.Tensor | None = None):

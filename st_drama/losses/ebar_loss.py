@@ -51,13 +51,17 @@ class EBARLoss(LLaRALossBase):
     Example:
         ::
 
+            from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
             from st_drama import build_model
             from st_drama.llara import build_pretraining_dataset
             from st_drama.losses import EBARLoss
 
-            model = build_model("smollm2-135m", style="llara")
-            train_dataset = build_pretraining_dataset("cranfield", model.tokenizer, chunk_tokens=64)
-            loss = EBARLoss(model)
+            model = build_model("smollm2-135m", style="llara", max_seq_length=96)
+            train_dataset = build_pretraining_dataset("cranfield", model.tokenizer, chunk_tokens=32, max_documents=8)
+            args = SentenceTransformerTrainingArguments("ebar-run", max_steps=1, per_device_train_batch_size=2)
+            trainer = SentenceTransformerTrainer(model, args, train_dataset=train_dataset, loss=EBARLoss(model))
+            trainer.train()
+
     """
 
     def forward(self, sentence_features: Iterable[dict[str, torch.Tensor]], labels: torch.Tensor | None = None):
