@@ -112,7 +112,7 @@ def main() -> None:
     rows = keyword_rows(documents, language, args.seed, args.per_document)
     crop_rows = []
     if args.crop_rows:
-        crops = load_training_data(args.crop_rows, max_negatives=1)
+        crops = load_training_data(args.crop_rows, num_negatives=1)
         crop_rows = [
             {"query": row["query"], "positive": row["positive"], "negative_1": row["negative_1"], "source": "crop"}
             for row in crops

@@ -111,6 +111,10 @@ class CandidateSelector:
             self._normalized[doc_index] = normalize_text(self.documents[doc_index].full_text)
         return self._normalized[doc_index]
 
+    def has_text(self, doc_index: int) -> bool:
+        """Whether the document has text: an empty document (kept by the corpus reader) is never a training text."""
+        return bool(self.normalized(doc_index))
+
     def from_retrieval(
         self, ranked: list[int], scores: list[float], source: int, source_is_positive: bool
     ) -> list[MinedRow] | str:
@@ -128,7 +132,11 @@ class CandidateSelector:
             return REJECT_NO_MATCH
         low, high = self.settings.positive_ranks
         pool = ([source] if source_is_positive else []) + ranked[low - 1 : high]
-        positives = list(dict.fromkeys(pool))[: self.settings.positives_per_query]
+        positives = [index for index in dict.fromkeys(pool) if self.has_text(index)][
+            : self.settings.positives_per_query
+        ]
+        if not positives:
+            return REJECT_NO_MATCH
         score_of = dict(zip(ranked, scores, strict=True))
         positive_score = max((score_of[index] for index in positives if index in score_of), default=None)
         start = self.settings.negative_ranks[0] - 1
@@ -148,6 +156,7 @@ class CandidateSelector:
     ) -> list[MinedRow] | str:
         """One row: positive = reranked #1, negatives from reranked ``rerank_negative_ranks`` (DRAMA: 10-20),
         topped up from ``fallback`` (first-stage candidates past the reranked ones) when the guard removes some."""
+        reranked = [index for index in reranked if self.has_text(index)]
         if not reranked:
             return REJECT_NO_MATCH
         positive = reranked[0]
@@ -172,7 +181,7 @@ class CandidateSelector:
         score_limit = ratio * positive_score if ratio is not None and positive_score and positive_score > 0 else None
         negatives: list[int] = []
         for index in candidates:
-            if index in excluded or index in negatives:
+            if index in excluded or index in negatives or not self.has_text(index):
                 continue
             if score_limit is not None and scores is not None and scores.get(index, 0.0) >= score_limit:
                 continue

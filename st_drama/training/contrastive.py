@@ -148,7 +148,7 @@ def train(
     config = config_from(TrainConfig, config, overrides)
     output_dir = Path(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
-    dataset = load_training_data(data, max_negatives=config.num_negatives)
+    dataset = load_training_data(data, num_negatives=config.num_negatives)
     if len(dataset) < config.batch_size:
         # Batches are full or dropped (for cross-device negatives): fewer rows than a batch would train nothing.
         raise TrainingDataError(

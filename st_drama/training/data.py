@@ -20,14 +20,14 @@ class TrainingDataError(ValueError):
     """Training data that cannot be used; the message names the file, row or column."""
 
 
-def load_training_data(data: str | os.PathLike | Dataset, max_negatives: int | None = None) -> Dataset:
+def load_training_data(data: str | os.PathLike | Dataset, num_negatives: int | None = None) -> Dataset:
     """Contrastive rows as a ``datasets.Dataset`` with columns ``query``, ``positive``, ``negative_1`` ... in that
     order (what ``MultipleNegativesRankingLoss`` expects), other columns (``source``, ``doc_id``, ...) dropped.
 
     Args:
         data: A ``datasets.Dataset``; a folder written by ``Dataset.save_to_disk``; a folder of ``.parquet`` or
             ``.jsonl`` shards (``st-drama augment`` output); or a single ``.parquet``/``.jsonl`` file.
-        max_negatives: Keep only the first hard negatives (default: all ``negative_*`` columns).
+        num_negatives: Keep only the first hard negatives (default: all ``negative_*`` columns).
 
     Raises:
         TrainingDataError: Missing columns, or an empty or non-text value (naming row and column).
@@ -36,7 +36,7 @@ def load_training_data(data: str | os.PathLike | Dataset, max_negatives: int | N
     dataset = data if isinstance(data, Dataset) else _read(Path(data))
     if len(dataset) == 0:
         raise TrainingDataError(f"{source}: no rows.")
-    dataset = dataset.select_columns(_training_columns(dataset, max_negatives, source=source))
+    dataset = dataset.select_columns(_training_columns(dataset, num_negatives, source=source))
     _check_texts(dataset, source)
     return dataset
 
@@ -83,7 +83,7 @@ def _read_jsonl_rows(files: list[Path]) -> Dataset:
     return Dataset.from_list(rows)
 
 
-def _training_columns(dataset: Dataset, max_negatives: int | None, source: str) -> list[str]:
+def _training_columns(dataset: Dataset, num_negatives: int | None, source: str) -> list[str]:
     missing = [column for column in ("query", "positive") if column not in dataset.column_names]
     if missing:
         raise TrainingDataError(
@@ -96,12 +96,12 @@ def _training_columns(dataset: Dataset, max_negatives: int | None, source: str) 
     expected = list(range(1, len(negatives) + 1))
     if [number for number, _ in negatives] != expected:
         raise TrainingDataError(f"{source}: negative columns must be negative_1..negative_k without gaps.")
-    if max_negatives is not None and max_negatives > len(negatives):
+    if num_negatives is not None and num_negatives > len(negatives):
         raise TrainingDataError(
-            f"{source}: {max_negatives} hard negatives per row were asked for (--negatives), but the rows have "
+            f"{source}: {num_negatives} hard negatives per row were asked for (--negatives), but the rows have "
             f"{len(negatives)} (negative_1..negative_{len(negatives)})."
         )
-    negative_columns = [column for _, column in negatives][:max_negatives]
+    negative_columns = [column for _, column in negatives][:num_negatives]
     return ["query", "positive", *negative_columns]
 
 

@@ -31,6 +31,7 @@ from st_drama.augment.synthetic_queries import (
 from st_drama.augment.writer import training_columns
 from st_drama.corpus import CorpusFormatError, Document, load_corpus
 from st_drama.runs import RunSettingsMismatchError
+from st_drama.training.data import load_training_data
 
 from .conftest import tiny_config
 
@@ -327,3 +328,15 @@ def test_smollm2_makes_synthetic_rows_with_pointwise_reranking(smollm2_dir, tmp_
     assert [item["reason"] for item in rejected if item["source"] == "synthetic"].count(REJECT_TOO_LONG) == (
         rejections.get(REJECT_TOO_LONG, 0)
     )
+
+
+def test_empty_documents_are_counted_and_never_reach_a_row(tmp_path):
+    # The bundled Cranfield holds two empty documents (471 and 995), kept by the corpus reader; as candidates they
+    # must not become positives or negatives, or training would refuse the rows.
+    config = AugmentConfig(sources=("crop",), mining=MiningConfig(num_negatives=3))
+    generator = Augmenter(config)
+    dataset = generator.generate("cranfield", tmp_path / "out", progress=False)
+    assert generator.last_summary["empty_documents"] == 2
+    text_columns = training_columns(3)
+    assert all(row[column].strip() for row in dataset for column in text_columns)
+    assert load_training_data(tmp_path / "out", num_negatives=3).num_rows == len(dataset)

@@ -113,3 +113,16 @@ def test_settings_are_validated():
     with pytest.raises(ValueError, match="at least 1"):
         MiningConfig(num_negatives=0)
     assert MiningConfig().retrieval_depth == 64
+
+
+def test_an_empty_document_is_never_a_positive_or_a_negative():
+    documents = corpus_with_duplicates()
+    for empty in (1, 10):
+        documents[empty] = Document(str(empty), "")  # the corpus reader keeps empty documents
+    selector = CandidateSelector(documents, MiningConfig((1, 3), (10, 20), num_negatives=4))
+    ranked = list(range(1, 30))  # the empty document 1 ranks first
+    rows = selector.from_retrieval(ranked, [30.0 - rank for rank in ranked], source=0, source_is_positive=False)
+    assert [row.positive for row in rows] == [2]
+    assert rows[0].negatives == [11, 12, 13, 14]  # rank 10 (document 10) is empty
+    reranked = selector.from_reranking([1, 4, 10, 11, 13, 15], [16, 17], source=0, rerank_negative_ranks=(2, 4))
+    assert reranked[0].positive == 4 and reranked[0].negatives == [11, 13, 15, 16]

@@ -45,7 +45,7 @@ def test_matryoshka_dims_follow_drama_where_they_fit():
 
 
 def test_training_data_columns_are_ordered_and_extra_columns_dropped():
-    dataset = load_training_data(Dataset.from_dict(rows(4)), max_negatives=1)
+    dataset = load_training_data(Dataset.from_dict(rows(4)), num_negatives=1)
     assert dataset.column_names == ["query", "positive", "negative_1"]
 
 
