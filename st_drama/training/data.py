@@ -75,6 +75,9 @@ def _read_jsonl_rows(files: list[Path]) -> Dataset:
                     raise TrainingDataError(f"{where}: missing field(s) {missing}.")
                 if set(row) != set(columns):
                     raise TrainingDataError(f"{where}: fields {sorted(row)} differ from the first row's {columns}.")
+                for column, value in row.items():
+                    if _is_training_text_column(column) and not _is_text(value):
+                        raise TrainingDataError(f"{where}: field {column!r}: empty or non-text value {value!r}.")
                 rows.append(row)
         except CorpusFormatError as error:
             raise TrainingDataError(str(error)) from error
@@ -108,5 +111,15 @@ def _training_columns(dataset: Dataset, num_negatives: int | None, source: str) 
 def _check_texts(dataset: Dataset, source: str) -> None:
     for column in dataset.column_names:
         for row, value in enumerate(dataset[column]):
-            if not isinstance(value, str) or not value.strip():
-                raise TrainingDataError(f"{source}: row {row}, column {column!r}: empty or non-text value {value!r}.")
+            if not _is_text(value):
+                raise TrainingDataError(
+                    f"{source}: row {row + 1} of {len(dataset)}, column {column!r}: empty or non-text value {value!r}."
+                )
+
+
+def _is_training_text_column(column: str) -> bool:
+    return column in ("query", "positive") or NEGATIVE_COLUMN.match(column) is not None
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())

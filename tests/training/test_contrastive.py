@@ -54,7 +54,7 @@ def test_training_data_columns_are_ordered_and_extra_columns_dropped():
     [
         ({"question": ["q"], "positive": ["p"]}, r"missing column\(s\) \['query'\]"),
         ({"query": ["q"], "positive": ["p"], "negative_2": ["n"]}, "without gaps"),
-        ({"query": ["q", " "], "positive": ["p", "p2"]}, r"row 1, column 'query': empty"),
+        ({"query": ["q", " "], "positive": ["p", "p2"]}, r"row 2 of 2, column 'query': empty"),
     ],
 )
 def test_bad_training_data_names_the_problem(columns, message):
