@@ -10,7 +10,7 @@ from typing import Any
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize
 
-from .defaults import DEFAULT_LLM_HUB_ID, DEFAULT_LLM_NAME, DEFAULT_STYLE, check_style
+from .defaults import DEFAULT_LLM_NAME, DEFAULT_STYLE, check_style
 from .models import LlamaBackbone, TokenPooling
 
 logger = logging.getLogger(__name__)
@@ -147,16 +147,12 @@ def build_model(
 
 def card_data(model_name_or_path: str, style: str) -> Any:
     """The model card data of a new retriever: st-drama's, naming the base LLM when it is a hub id."""
-    from .model_card import RetrieverCardData
+    from .model_card import RetrieverCardData, hub_model_id
 
-    source = str(model_name_or_path)
-    base_model = None
-    if source.lower() == DEFAULT_LLM_NAME:
-        base_model = DEFAULT_LLM_HUB_ID
-    elif source.count("/") == 1 and not os.path.exists(source):
-        base_model = source
+    base_model = hub_model_id(model_name_or_path)
     card = RetrieverCardData(
-        local_files_only=True, model_name=f"{style.upper()}-style retriever from {base_model or Path(source).name}"
+        local_files_only=True,
+        model_name=f"{style.upper()}-style retriever from {base_model or Path(str(model_name_or_path)).name}",
     )
     card.base_model = base_model
     return card

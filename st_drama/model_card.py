@@ -15,7 +15,11 @@ from typing import Any
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
 
+from .defaults import DEFAULT_LLM_HUB_ID, DEFAULT_LLM_NAME
+
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
+# What a training run saves next to its model (st_drama.training.runtime.save_final_model).
+RUN_RECORD = "st_drama_run.json"
 ST_DRAMA_URL = "https://github.com/st-drama/st-drama"
 USAGE_QUERY = "what is the lift of a wing in a propeller slipstream"
 USAGE_DOCUMENTS = [
@@ -103,11 +107,39 @@ def write_model_card(model: SentenceTransformer, folder: str | os.PathLike, **fa
     """Render the model's card (with ``facts``) into ``folder/README.md`` without re-saving the weights."""
     from sentence_transformers.base.model_card import generate_model_card
 
-    card = retriever_card_data(model, **facts)
+    # A model loaded from its folder has lost the facts its training run knew (sentence-transformers does not reload
+    # a card's data); the run record keeps them.
+    card = retriever_card_data(model, **{**recorded_facts(folder), **facts})
     card.save_dir = str(folder)
     path = Path(folder) / "README.md"
     path.write_text(generate_model_card(model), encoding="utf-8")
     return path
+
+
+def hub_model_id(source: str | os.PathLike) -> str | None:
+    """The hub id a source model has: the embedded default LLM's, or an ``org/name`` that is not a local path; None
+    for a local folder (a card's ``base_model`` must be a hub id)."""
+    source = str(source)
+    if source.lower() == DEFAULT_LLM_NAME:
+        return DEFAULT_LLM_HUB_ID
+    if source.count("/") == 1 and not os.path.exists(source):
+        return source
+    return None
+
+
+def recorded_facts(folder: str | os.PathLike) -> dict[str, Any]:
+    """Card facts recorded by the training run that saved ``folder`` (its Matryoshka sizes and, where it has a hub
+    id, its base model); empty for a folder without a run record."""
+    record_path = Path(folder) / RUN_RECORD
+    if not record_path.is_file():
+        return {}
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    facts: dict[str, Any] = {}
+    if record.get("matryoshka_dims"):
+        facts["matryoshka_dims"] = list(record["matryoshka_dims"][1:])
+    if record.get("source_model") and (base_model := hub_model_id(record["source_model"])):
+        facts["base_model"] = base_model
+    return facts
 
 
 def _init_fields() -> set[str]:

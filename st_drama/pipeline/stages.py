@@ -125,7 +125,7 @@ def describe_model(model: str, results: dict[str, Any], evaluation_table: str | 
     and how it scored."""
     from sentence_transformers import SentenceTransformer
 
-    from st_drama.model_card import write_model_card
+    from st_drama.model_card import hub_model_id, write_model_card
 
     trained = SentenceTransformer(model, trust_remote_code=True)
     collection = Path(results["corpus"]).name
@@ -135,6 +135,7 @@ def describe_model(model: str, results: dict[str, Any], evaluation_table: str | 
         model_name=f"st-drama {results['preset'] or 'custom'} retriever from {Path(results['source_model']).name}, "
         f"adapted to {collection}",
         language=[language] if language != "und" else [],
+        base_model=hub_model_id(results["source_model"]),
         recipe=results["config"],
         data_source=(
             f"Made by `st-drama pipeline` from the corpus of `{collection}` alone: pseudo-queries cut from its "
