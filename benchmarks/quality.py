@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("output", type=Path)
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--collections", default=",".join(COLLECTIONS))
-    parser.add_argument("--hybrid", default="rrf:0.5", help="Fusions with BM25 to report (METHOD:DENSE_WEIGHT,...).")
+    parser.add_argument("--hybrid", default="rsf:0.3", help="Fusions with BM25 to report (METHOD:DENSE_WEIGHT,...).")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -86,7 +86,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--hybrid",
         default=None,
         help="Also evaluate each dense model fused with BM25, comma-separated METHOD:DENSE_WEIGHT with METHOD rrf, "
-        "rsf or dbsf (e.g. rrf:0.5,rsf:0.3); the dense embeddings are computed once.",
+        "rsf or dbsf (e.g. rsf:0.3,rrf:0.5; the weight defaults to 0.3); the dense embeddings are computed once.",
     )
     parser.add_argument(
         "--trained-on",

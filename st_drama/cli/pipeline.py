@@ -85,7 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--hybrid",
         default=None,
         help="Also evaluate the model (and the dense baselines) fused with BM25: METHOD:DENSE_WEIGHT, comma-separated "
-        "(e.g. rrf:0.5).",
+        "(default: the preset's, rsf:0.3; 'none' for no fusion).",
     )
     parser.add_argument("--no-evaluate", action="store_true", help="Skip the evaluation stage.")
     add_skip_malformed(parser)

@@ -35,8 +35,8 @@ class EvaluateConfig:
         max_chunks: Cut texts longer than ``max_seq_length`` into up to this many windows whose embeddings are
             averaged (st-drama models only; None: their own, 1 truncates).
         device: Device for the dense models (None: sentence-transformers' choice).
-        hybrids: Fusions of each dense model with BM25 to evaluate too (``FusionConfig``, or ``"rrf:0.5"``: method
-            and the dense model's weight), each reported as its own run.
+        hybrids: Fusions of each dense model with BM25 to evaluate too (``FusionConfig``, or ``"rsf:0.3"``: method
+            and the dense model's weight, 0.3 when left out), each reported as its own run.
     """
 
     baselines: tuple[str, ...] = DEFAULT_BASELINES
@@ -74,9 +74,9 @@ def parse_fusions(specs: str | FusionConfig | Mapping[str, Any] | Sequence[Any])
         if isinstance(spec, str):
             method, _, weight = spec.partition(":")
             try:
-                spec = FusionConfig(method=method, dense_weight=float(weight) if weight else 0.5)
+                spec = FusionConfig(method, float(weight)) if weight else FusionConfig(method)
             except ValueError as error:
-                raise ValueError(f"hybrid {spec!r}: {error} (write METHOD:DENSE_WEIGHT, e.g. rrf:0.5)") from None
+                raise ValueError(f"hybrid {spec!r}: {error} (write METHOD:DENSE_WEIGHT, e.g. rsf:0.3)") from None
         elif isinstance(spec, Mapping):
             spec = FusionConfig(**spec)
         fusions.append(spec)

@@ -10,13 +10,21 @@ from st_drama.evaluation.runner import evaluate
 
 
 def test_fusion_settings_are_checked_and_parsed():
-    assert parse_fusions("rrf:0.3, rsf") == (FusionConfig("rrf", 0.3), FusionConfig("rsf", 0.5))
+    assert parse_fusions("rrf:0.5, rsf") == (FusionConfig("rrf", 0.5), FusionConfig("rsf", 0.3))
+    assert FusionConfig() == FusionConfig("rsf", 0.3)
     assert EvaluateConfig(hybrids="dbsf:1").hybrids == (FusionConfig("dbsf", 1.0),)
     assert parse_fusions("none") == ()
     with pytest.raises(ValueError, match=r"hybrid 'borda:0.5': fusion method must be one of"):
         parse_fusions("borda:0.5")
     with pytest.raises(ValueError, match="dense_weight is a share in"):
         FusionConfig(dense_weight=1.5)
+
+
+def test_relative_score_fusion_min_max_normalises_each_ranking_then_weighs_them():
+    dense, bm25 = {"a": 0.9, "b": 0.8, "c": 0.1}, {"c": 12.0, "b": 3.0}
+    # dense: a 1, b 0.875, c 0; BM25: c 1, b 0 (a absent); fused 0.3 * dense + 0.7 * BM25.
+    assert fuse([dense, bm25], FusionConfig()) == pytest.approx({"a": 0.3, "b": 0.2625, "c": 0.7})
+    assert fuse([dense, bm25], FusionConfig("rsf", 1.0)) == pytest.approx({"a": 1.0, "b": 0.875, "c": 0.0})
 
 
 def test_reciprocal_rank_fusion_weighs_each_ranking():

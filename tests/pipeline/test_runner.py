@@ -64,7 +64,8 @@ def test_pipeline_runs_every_stage_then_skips_them_on_rerun(tiny_llama_dir, subs
     assert {name: record["status"] for name, record in records.items()} == dict.fromkeys(first["stages"], "done")
 
     evaluation = first["evaluation"]
-    assert set(evaluation["models"]) == {"model", "bm25", "backbone"}
+    # The preset reports each dense model fused with BM25 next to it.
+    assert set(evaluation["models"]) == {"model", "model+bm25:rsf-0.3", "bm25", "backbone", "backbone+bm25:rsf-0.3"}
     assert evaluation["models"]["model"]["label"] == "run-trained"
     model_dir = output / "model"
     model = SentenceTransformer(str(model_dir), trust_remote_code=True)
