@@ -35,8 +35,8 @@ class FusionConfig:
         depth: Documents each retriever contributes.
     """
 
-    # Relative score fusion at 0.3 was the only fusion measured to beat BM25 on every shared collection (with the
-    # mean as high as any other); see experiments/quality.md.
+    # Relative score fusion at 0.3 was the only fusion measured to beat BM25 on every shared collection (its mean
+    # within noise of the best; a higher dense weight lost to BM25 where the model is weak); experiments/quality.md.
     method: str = "rsf"
     dense_weight: float = 0.3
     rrf_k: int = 60
