@@ -112,9 +112,9 @@ class PipelineConfig:
         return self.changed(changes)
 
 
-# About ten minutes on a 2-core CPU (Cranfield): cropped-sentence queries cut out of their positives and title queries,
-# one hard negative, 16 steps of 16 in LLaRA's framing, which learns faster in a short run than DRAMA's
-# bidirectional attention and mean pooling; evaluation at 128 tokens.
+# About eight minutes on a 2-core CPU (Cranfield, set-up included): cropped-sentence queries cut out of their
+# positives and title queries, one hard negative, 16 steps of 16 in LLaRA's framing, which learns faster in a short
+# run than DRAMA's bidirectional attention and mean pooling; evaluation at 128 tokens.
 QUICK_PRESET = PipelineConfig(
     preset="quick",
     augment=AugmentConfig(
