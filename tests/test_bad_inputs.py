@@ -202,6 +202,8 @@ def test_too_small_inputs_get_the_numbers_and_the_option(collection, tiny_llama_
         ('{"query": "q", "positive": "p"}\n{"query": "q2", "positive": \n', r"rows.jsonl:2: malformed JSON"),
         ('{"query": "q", "document": "p"}\n', r"rows.jsonl:1: missing field\(s\) \['positive'\]"),
         ('{"query": "q", "positive": "p"}\n{"query": "q", "positive": ""}\n', r"rows.jsonl:2: field 'positive'"),
+        # A number among strings, which Arrow would refuse without naming the line.
+        ('{"query": "q", "positive": "p"}\n{"query": "q", "positive": 5}\n', r"rows.jsonl:2: field 'positive'.* 5"),
     ],
 )
 def test_bad_training_rows_are_named_by_file_and_line(content, expected, tiny_llama_dir, tmp_path, capsys):

@@ -75,6 +75,7 @@ def _read_jsonl_rows(files: list[Path]) -> Dataset:
                     raise TrainingDataError(f"{where}: missing field(s) {missing}.")
                 if set(row) != set(columns):
                     raise TrainingDataError(f"{where}: fields {sorted(row)} differ from the first row's {columns}.")
+                # Checked here, not only after loading: Arrow refuses a number among strings without naming the line.
                 for column, value in row.items():
                     if _is_training_text_column(column) and not _is_text(value):
                         raise TrainingDataError(f"{where}: field {column!r}: empty or non-text value {value!r}.")
