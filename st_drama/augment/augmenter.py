@@ -26,7 +26,14 @@ from st_drama.runs import check_output_dir
 from .config import AugmentConfig
 from .crop import REJECT_NO_SPAN, crop_queries, without_crop
 from .feasibility import feasible_config
-from .mining import BM25Retriever, CandidateSelector, MinedRow, Retriever, SentenceTransformerRetriever
+from .mining import (
+    BM25Retriever,
+    CandidateSelector,
+    FusedRetriever,
+    MinedRow,
+    Retriever,
+    SentenceTransformerRetriever,
+)
 from .rerank import Reranker, make_reranker, reply_counts
 from .sharding import Shard, chunk_bounds, derive_seed
 from .synthetic_queries import REJECT_DUPLICATE, SyntheticQueryGenerator
@@ -303,12 +310,23 @@ class Augmenter:
 
     def retriever(self, documents: list[Document]) -> Retriever:
         """The first-stage retriever over the whole corpus (every shard indexes all documents)."""
-        if self._retriever_model is not None:
-            return SentenceTransformerRetriever(self._retriever_model, documents, batch_size=self.config.batch_size)
-        if self.config.retriever == "bm25":
-            language = corpus_language(document.full_text for document in documents)
-            return BM25Retriever(documents, english_stopwords=language.is_english)
-        return SentenceTransformerRetriever(self.config.retriever, documents, batch_size=self.config.batch_size)
+        if self._retriever_model is None and self.config.retriever == "bm25":
+            return bm25_retriever(documents)
+        model = self._retriever_model or self.config.retriever
+        if model == "minilm":
+            from st_drama.evaluation.baselines import load_minilm
+
+            model = load_minilm(self.config.device)
+        dense = SentenceTransformerRetriever(model, documents, batch_size=self.config.batch_size)
+        if self.config.retriever_fusion is None:
+            return dense
+        return FusedRetriever(dense, bm25_retriever(documents), self.config.retriever_fusion)
+
+
+def bm25_retriever(documents: list[Document]) -> BM25Retriever:
+    """BM25 over the corpus, without English stop words when the corpus is in another language."""
+    language = corpus_language(document.full_text for document in documents)
+    return BM25Retriever(documents, english_stopwords=language.is_english)
 
 
 class _ChunkMaker:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from st_drama.config_tools import nested
 from st_drama.defaults import DEFAULT_LLM_NAME, DEFAULT_SEED
+from st_drama.evaluation.config import parse_fusions
+from st_drama.evaluation.hybrid import FusionConfig
 
 SOURCES = ("crop", "synthetic", "title")
 # DRAMA's query sources; "title" (a document's title as the query for the rest of it) is opt-in.
@@ -193,7 +195,10 @@ class AugmentConfig:
         backend: ``"auto"``, ``"transformers"`` or ``"vllm"`` (see :func:`st_drama.augment.llm.load_chat_lm`).
         precision: ``"auto"`` (bf16 autocast where it is fast), ``"bf16"`` or ``"fp32"``.
         batch_size: Prompts per LLM batch (and texts per batch of a dense first-stage retriever).
-        retriever: First stage: ``"bm25"`` (bm25s) or a SentenceTransformer folder.
+        retriever: First stage: ``"bm25"`` (bm25s), ``"minilm"`` (the installed all-MiniLM-L6-v2) or a
+            SentenceTransformer folder.
+        retriever_fusion: Fuse a dense first stage with BM25 this way (a :class:`FusionConfig`, or ``"rsf:0.3"``:
+            method and the dense ranking's weight, as the evaluation's hybrids); None: the dense ranking alone.
         rerank: ``"none"``, ``"listwise"``, ``"pointwise"`` or ``"pairrm"``.
         seed: Seeds every random choice (per chunk and per document, never per process).
         chunk_size: Documents per output chunk (the unit of resuming and sharding).
@@ -211,6 +216,7 @@ class AugmentConfig:
     precision: str = "auto"
     batch_size: int = 8
     retriever: str = "bm25"
+    retriever_fusion: FusionConfig | None = None
     rerank: str = "none"
     seed: int = DEFAULT_SEED
     chunk_size: int = 32
@@ -244,6 +250,10 @@ class AugmentConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.batch_size < 1 or self.chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be at least 1")
+        if self.retriever_fusion is not None:
+            object.__setattr__(self, "retriever_fusion", single_fusion(self.retriever_fusion))
+            if self.retriever == "bm25":
+                raise ValueError("retriever_fusion fuses a dense first stage with BM25, but the retriever is 'bm25'.")
 
     @property
     def num_negatives(self) -> int:
@@ -260,6 +270,14 @@ class AugmentConfig:
             data.pop(name, None)
         data["num_negatives"] = self.num_negatives
         return data
+
+
+def single_fusion(spec: FusionConfig | str | Mapping[str, Any]) -> FusionConfig:
+    """One fusion from a FusionConfig, ``"rsf:0.3"`` or its fields."""
+    fusions = parse_fusions(spec)
+    if len(fusions) != 1:
+        raise ValueError(f"retriever_fusion is one fusion (e.g. 'rsf:0.3'), got {spec!r}.")
+    return fusions[0]
 
 
 def checked_sources(sources: Sequence[str]) -> tuple[str, ...]:

@@ -140,6 +140,15 @@ def _resource_problems(config: AugmentConfig) -> list[str]:
             check_pairrm_folder(config.pairrm_weights, config.pairrm_backbone)
         except FileNotFoundError as error:
             problems.append(str(error))
-    if config.retriever != "bm25" and not (Path(config.retriever) / "modules.json").is_file():
-        problems.append(f"--retriever {config.retriever!r} is neither 'bm25' nor a local SentenceTransformer folder.")
+    if config.retriever == "minilm":
+        from st_drama.evaluation.baselines import BaselineUnavailableError, minilm_path
+
+        try:
+            minilm_path()
+        except BaselineUnavailableError as error:
+            problems.append(f"--retriever minilm: {error}")
+    elif config.retriever != "bm25" and not (Path(config.retriever) / "modules.json").is_file():
+        problems.append(
+            f"--retriever {config.retriever!r} is neither 'bm25', 'minilm' nor a local SentenceTransformer folder."
+        )
     return problems

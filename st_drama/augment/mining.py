@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from st_drama.corpus import Document
+    from st_drama.evaluation.hybrid import FusionConfig
 
 REJECT_NO_MATCH = "no retrieval match"
 REJECT_FEW_NEGATIVES = "too few negatives"
@@ -90,6 +91,42 @@ class SentenceTransformerRetriever:
         scores = query_embeddings @ self.document_embeddings.T
         top = torch.topk(scores, k=min(top_k, scores.shape[1]), dim=1)
         return top.indices.tolist(), top.values.float().tolist()
+
+
+class FusedRetriever:
+    """A dense first stage fused with BM25 the way the evaluation fuses them (:func:`st_drama.evaluation.hybrid.fuse`):
+    each ranking contributes its top ``fusion.depth`` documents (at least as many as asked for), BM25's only where it
+    matches a word.
+
+    Args:
+        dense: The dense retriever (first in the fusion, weighted ``fusion.dense_weight``).
+        bm25: The BM25 retriever.
+        fusion: How the two rankings are fused.
+    """
+
+    def __init__(self, dense: Retriever, bm25: Retriever, fusion: FusionConfig) -> None:
+        self.dense = dense
+        self.bm25 = bm25
+        self.fusion = fusion
+
+    def search(self, queries: Sequence[str], top_k: int) -> tuple[list[list[int]], list[list[float]]]:
+        from st_drama.evaluation.hybrid import fuse
+
+        depth = max(top_k, self.fusion.depth)
+        dense_ranked, dense_scores = self.dense.search(queries, depth)
+        bm25_ranked, bm25_scores = self.bm25.search(queries, depth)
+        ranked: list[list[int]] = []
+        scores: list[list[float]] = []
+        for row in range(len(queries)):
+            dense_ranking = dict(zip(dense_ranked[row], dense_scores[row], strict=True))
+            bm25_ranking = {
+                index: score for index, score in zip(bm25_ranked[row], bm25_scores[row], strict=True) if score > 0
+            }
+            fused = fuse([dense_ranking, bm25_ranking], self.fusion)
+            best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+            ranked.append([index for index, _ in best])
+            scores.append([score for _, score in best])
+        return ranked, scores
 
 
 class CandidateSelector:

@@ -58,7 +58,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shard", default="1/1", help="Make part i of n, 1-based (e.g. 2/4).")
     add_seed(parser)
     add_skip_malformed(parser)
-    parser.add_argument("--retriever", default=None, help="'bm25' (default) or a SentenceTransformer folder.")
+    parser.add_argument(
+        "--retriever",
+        default=None,
+        help="First stage: 'bm25' (default), 'minilm' (the installed all-MiniLM-L6-v2) or a SentenceTransformer "
+        "folder.",
+    )
+    parser.add_argument(
+        "--retriever-fusion",
+        default=None,
+        help="Fuse the dense first stage with BM25: METHOD:DENSE_WEIGHT (e.g. rsf:0.3; methods rrf, rsf, dbsf).",
+    )
     parser.add_argument("--positive-ranks", default=None, help="First-stage ranks of positives (default 1-10).")
     parser.add_argument("--negative-ranks", default=None, help="First-stage ranks of negatives (default 30-50).")
     parser.add_argument(
@@ -125,6 +135,7 @@ CONFIG_OPTIONS = {
     "max_docs": "max_docs",
     "seed": "seed",
     "retriever": "retriever",
+    "retriever_fusion": "retriever_fusion",
     "batch_size": "batch_size",
     "chunk_size": "chunk_size",
     "backend": "backend",

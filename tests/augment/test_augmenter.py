@@ -15,7 +15,7 @@ from st_drama.augment.augmenter import (
 )
 from st_drama.augment.config import AugmentConfig
 from st_drama.augment.crop import CropConfig, without_crop
-from st_drama.augment.mining import REJECT_FEW_NEGATIVES, REJECT_NO_MATCH, MiningConfig
+from st_drama.augment.mining import REJECT_FEW_NEGATIVES, REJECT_NO_MATCH, FusedRetriever, MiningConfig
 from st_drama.augment.rerank import RerankConfig
 from st_drama.augment.sharding import Shard
 from st_drama.augment.synthetic_queries import (
@@ -30,6 +30,7 @@ from st_drama.augment.synthetic_queries import (
 )
 from st_drama.augment.writer import training_columns
 from st_drama.corpus import CorpusFormatError, Document, load_corpus
+from st_drama.evaluation.hybrid import FusionConfig
 from st_drama.runs import RunSettingsMismatchError
 from st_drama.training.data import load_training_data
 
@@ -109,6 +110,20 @@ def test_crop_only_runs_without_an_llm(small_corpus, tmp_path):
     dataset = generator.generate(small_corpus, tmp_path / "out", progress=False)
     assert len(dataset) == 8 and set(dataset["source"]) == {"crop"}
     assert generator._chat_lm is None
+
+
+def test_minilm_fused_with_bm25_mines_the_first_stage(small_corpus, tmp_path):
+    config = tiny_config(
+        "no/such/model", sources=("crop",), max_docs=8, retriever="minilm", retriever_fusion="rsf:0.3"
+    )
+    assert config.retriever_fusion == FusionConfig("rsf", 0.3)
+    assert config.recipe()["retriever_fusion"]["dense_weight"] == 0.3  # part of the recipe a resumed run must match
+    generator = Augmenter(config)
+    dataset = generator.generate(small_corpus, tmp_path / "out", progress=False)
+    assert len(dataset) == 8 and set(dataset["source"]) == {"crop"}
+    assert isinstance(generator.retriever(load_corpus(small_corpus)), FusedRetriever)
+    with pytest.raises(ValueError, match="fuses a dense first stage with BM25, but the retriever is 'bm25'"):
+        AugmentConfig(retriever_fusion="rsf:0.3")
 
 
 def test_several_crops_per_document_give_distinct_rows_that_extend_the_single_crop_rows(small_corpus, tmp_path):

@@ -55,4 +55,4 @@ def test_missing_models_are_named_before_anything_loads(tmp_path):
     with pytest.raises(InfeasibleAugmentationError) as error:
         feasible_config(config, documents(40))
     assert "needs local weights: pass --pairrm-weights" in str(error.value)
-    assert "neither 'bm25' nor a local SentenceTransformer folder" in str(error.value)
+    assert "neither 'bm25', 'minilm' nor a local SentenceTransformer folder" in str(error.value)

