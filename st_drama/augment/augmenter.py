@@ -312,7 +312,7 @@ class Augmenter:
         """The first-stage retriever over the whole corpus (every shard indexes all documents)."""
         if self._retriever_model is None and self.config.retriever == "bm25":
             return bm25_retriever(documents)
-        model = self._retriever_model or self.config.retriever
+        model = self._retriever_model if self._retriever_model is not None else self.config.retriever
         if model == "minilm":
             from st_drama.evaluation.baselines import load_minilm
 
