@@ -6,7 +6,7 @@ recorded it.
         --reference runs/quality/quick
 
 ``--set STAGE.FIELD[.FIELD]=VALUE`` changes one setting (VALUE is read as JSON when it parses, else as text;
-``augment.retriever=minilm`` names the installed all-MiniLM-L6-v2). Only the model and its default fusion with BM25
+e.g. ``augment.retriever=minilm``, the installed all-MiniLM-L6-v2). Only the model and its default fusion with BM25
 are evaluated (BM25's scores come from the shared results cache). A lever that changes only ``evaluate.*`` settings
 re-evaluates the reference's trained model instead of training again. Per collection the run goes to
 ``OUT/<collection>`` and resumes from its stage records; the table goes to ``OUT/lever.md``.
@@ -24,8 +24,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from quality import COLLECTIONS, METRICS, SHARED_DATA
 
-FUSED = "model+bm25:rsf-0.3"
-REPORTED = ("model", FUSED, "bm25")
+from st_drama.evaluation.hybrid import FusionConfig
+
+# The model fused with BM25 by the default fusion, as the presets report it.
+FUSED = f"model+bm25:{FusionConfig().label}"
 
 
 def main() -> None:
@@ -60,10 +62,6 @@ def parsed_changes(settings: list[str]) -> dict[str, Any]:
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
-        if path == "augment.retriever" and value == "minilm":
-            from st_drama.evaluation.baselines import minilm_path
-
-            value = str(minilm_path())
         *parents, leaf = path.split(".")
         node = changes
         for parent in parents:
@@ -85,7 +83,7 @@ def lever_scores(
     from st_drama.pipeline import PipelineConfig, run_pipeline
 
     collection = SHARED_DATA / name if name != "cranfield" else "cranfield"
-    evaluation = {"baselines": ("bm25",), "hybrids": "rsf:0.3"}
+    evaluation = {"baselines": ("bm25",), "hybrids": (FusionConfig(),)}
     config = PipelineConfig.from_preset(
         preset, **{**changes, "evaluate": {**changes.get("evaluate", {}), **evaluation}}
     )

@@ -110,7 +110,7 @@ class FusedRetriever:
         self.fusion = fusion
 
     def search(self, queries: Sequence[str], top_k: int) -> tuple[list[list[int]], list[list[float]]]:
-        from st_drama.evaluation.hybrid import fuse
+        from st_drama.evaluation.hybrid import fused_top
 
         depth = max(top_k, self.fusion.depth)
         dense_ranked, dense_scores = self.dense.search(queries, depth)
@@ -119,11 +119,8 @@ class FusedRetriever:
         scores: list[list[float]] = []
         for row in range(len(queries)):
             dense_ranking = dict(zip(dense_ranked[row], dense_scores[row], strict=True))
-            bm25_ranking = {
-                index: score for index, score in zip(bm25_ranked[row], bm25_scores[row], strict=True) if score > 0
-            }
-            fused = fuse([dense_ranking, bm25_ranking], self.fusion)
-            best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+            bm25_ranking = dict(zip(bm25_ranked[row], bm25_scores[row], strict=True))
+            best = fused_top(dense_ranking, bm25_ranking, self.fusion, top_k)
             ranked.append([index for index, _ in best])
             scores.append([score for _, score in best])
         return ranked, scores

@@ -72,6 +72,16 @@ def fuse(rankings: Sequence[Mapping[str, float]], fusion: FusionConfig) -> dict[
     return dict(fuse_dbsf(rankings, fusion.weights))
 
 
+def fused_top(
+    dense: Mapping[Any, float], bm25: Mapping[Any, float], fusion: FusionConfig, top_k: int
+) -> list[tuple[Any, float]]:
+    """One query's ``top_k`` (document, fused score), best first (ties by document), from its dense and BM25
+    rankings; BM25 counts only the documents it matches (score above zero)."""
+    matched = {document: score for document, score in bm25.items() if score > 0}
+    fused = fuse([dense, matched], fusion)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+
+
 def hybrid_search(dense: Any, fusion: FusionConfig, bm25: Any = None) -> Any:
     """An MTEB search model fusing ``dense`` (an MTEB encoder, e.g. :class:`~st_drama.evaluation.STDramaEncoder`, or
     a search model) with BM25 (:class:`~st_drama.evaluation.BM25Search` by default). Its ModelMeta names both and
@@ -147,8 +157,6 @@ class HybridRetriever:
             bm25_ranking = {
                 self.documents[index].doc_id: score
                 for index, score in zip(bm25_indices[row], bm25_scores[row], strict=True)
-                if score > 0
             }
-            fused = fuse([dense_ranking, bm25_ranking], self.fusion)
-            results.append(sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:top_k])
+            results.append(fused_top(dense_ranking, bm25_ranking, self.fusion, top_k))
         return results
