@@ -1,5 +1,6 @@
 """LLM data augmentation, DRAMA style: cropped-sentence and LLM synthetic queries, first-stage candidate mining,
-optional LLM reranking (listwise, pointwise, llm-blender PairRM), written as resumable, shardable parquet chunks.
+optional LLM reranking (listwise, pointwise, query likelihood, llm-blender PairRM), written as resumable,
+shardable parquet chunks.
 
 Command line: ``st-drama augment CORPUS OUTPUT_DIR [--sources crop,synthetic] [--rerank ...] [--shard i/n]``.
 Python::

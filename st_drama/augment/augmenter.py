@@ -23,7 +23,7 @@ from st_drama.corpus import Document, ReadReport, load_corpus
 from st_drama.languages import corpus_language, detect_language
 from st_drama.runs import check_output_dir
 
-from .config import AugmentConfig
+from .config import LLM_RERANKERS, SCORING_RERANKERS, AugmentConfig
 from .crop import REJECT_NO_SPAN, crop_queries, without_crop
 from .feasibility import feasible_config
 from .mining import (
@@ -283,8 +283,8 @@ class Augmenter:
             from .llm import load_chat_lm
 
             backend = self.config.backend
-            if backend == "auto" and self.config.rerank == "pointwise":
-                backend = "transformers"  # pointwise scores need next-token probabilities
+            if backend == "auto" and self.config.rerank in SCORING_RERANKERS:
+                backend = "transformers"  # their scores need token probabilities
             self._chat_lm = load_chat_lm(
                 resolve_model_path(self.config.llm),
                 backend=backend,
@@ -297,7 +297,7 @@ class Augmenter:
     def reranker(self) -> Reranker | None:
         """The reranker, built on first use (None when reranking is off)."""
         if self._reranker is None and self.config.rerank != "none":
-            needs_llm = self.config.rerank in ("listwise", "pointwise")
+            needs_llm = self.config.rerank in LLM_RERANKERS
             self._reranker = make_reranker(
                 self.config.rerank,
                 chat_lm=self.chat_lm() if needs_llm else None,

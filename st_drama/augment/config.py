@@ -18,8 +18,10 @@ from st_drama.evaluation.hybrid import FusionConfig
 SOURCES = ("crop", "synthetic", "title")
 # DRAMA's query sources; "title" (a document's title as the query for the rest of it) is opt-in.
 DEFAULT_SOURCES = ("crop", "synthetic")
-RERANKERS = ("none", "listwise", "pointwise", "pairrm")
-LLM_RERANKERS = ("listwise", "pointwise")
+RERANKERS = ("none", "listwise", "pointwise", "likelihood", "pairrm")
+LLM_RERANKERS = ("listwise", "pointwise", "likelihood")
+# LLM rerankers that read token probabilities, which only the transformers backend gives.
+SCORING_RERANKERS = ("pointwise", "likelihood")
 BACKENDS = ("auto", "transformers", "vllm")
 PRECISIONS = ("auto", "bf16", "fp32")
 # Settings that do not change the rows (a resumed run may differ in them).
@@ -199,7 +201,8 @@ class AugmentConfig:
             SentenceTransformer folder.
         retriever_fusion: Fuse a dense first stage with BM25 this way (a :class:`FusionConfig`, or ``"rsf:0.3"``:
             method and the dense ranking's weight, as the evaluation's hybrids); None: the dense ranking alone.
-        rerank: ``"none"``, ``"listwise"``, ``"pointwise"`` or ``"pairrm"``.
+        rerank: ``"none"``, ``"listwise"``, ``"pointwise"``, ``"likelihood"`` (log p(query | passage)) or
+            ``"pairrm"``.
         seed: Seeds every random choice (per chunk and per document, never per process).
         chunk_size: Documents per output chunk (the unit of resuming and sharding).
         max_docs: Make queries from the first N documents only (the whole corpus is still indexed, so negatives
@@ -246,6 +249,11 @@ class AugmentConfig:
             raise ValueError(f"rerank must be one of {RERANKERS}, got {self.rerank!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.rerank in SCORING_RERANKERS and self.backend == "vllm":
+            raise ValueError(
+                f"The {self.rerank} reranker reads token probabilities, which only the transformers backend gives; "
+                "use backend 'transformers' or 'auto'."
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.batch_size < 1 or self.chunk_size < 1:

@@ -1,5 +1,6 @@
 """The causal LM behind query generation and LLM reranking: a chat-template model with batched, left-padded
-``generate`` and next-token probabilities, under bf16 autocast where the device supports it.
+``generate``, next-token probabilities and the likelihood of a given reply, under bf16 autocast where the device
+supports it.
 
 :func:`load_chat_lm` picks the backend: the transformers one here (default, tested), or vLLM when it is installed and
 asked for (see :mod:`st_drama.augment.vllm_backend`).
@@ -148,6 +149,60 @@ class TransformersChatLM:
         probabilities = torch.empty_like(torch.cat(rows))
         probabilities[torch.tensor(order)] = torch.cat(rows)
         return probabilities
+
+    def reply_log_likelihoods(self, conversations: Sequence[Conversation], replies: Sequence[str]) -> list[float]:
+        """log p(reply | conversation) for each pair: the summed log-probabilities of the reply's tokens as the
+        assistant's answer (one forward pass each, no generation)."""
+        import torch
+
+        if len(conversations) != len(replies):
+            raise ValueError(f"{len(conversations)} conversations but {len(replies)} replies.")
+        sequences = [
+            self._prompt_and_reply_ids(conversation, reply)
+            for conversation, reply in zip(conversations, replies, strict=True)
+        ]
+        # Longest first, so each batch holds sequences of similar length (less padding); results are put back in order.
+        order = sorted(range(len(sequences)), key=lambda position: -len(sequences[position][0]))
+        log_likelihoods = [0.0] * len(sequences)
+        for batch in _batches(order, self.batch_size):
+            inputs, reply_mask = self._left_padded([sequences[position] for position in batch])
+            # The reply tokens end every row (left padding), so the logits that predict them are the last ones.
+            kept = int(reply_mask.sum(dim=1).max()) + 1
+            with torch.inference_mode(), self.autocast():
+                logits = self.model(**inputs, logits_to_keep=kept).logits[:, :-1, :].float()
+            targets = inputs["input_ids"][:, -kept + 1 :]
+            token_log_probs = torch.log_softmax(logits, dim=-1).gather(2, targets.unsqueeze(-1)).squeeze(-1)
+            sums = (token_log_probs * reply_mask[:, -kept + 1 :]).sum(dim=1).tolist()
+            for position, total in zip(batch, sums, strict=True):
+                log_likelihoods[position] = total
+        return log_likelihoods
+
+    def _prompt_and_reply_ids(self, conversation: Conversation, reply: str) -> tuple[list[int], int]:
+        """The rendered prompt followed by the reply, as token ids (the prompt cut from the left to fit
+        ``max_prompt_tokens``), and how many of them are the reply's."""
+        reply_ids = self.tokenizer.encode(reply, add_special_tokens=False)
+        if not reply_ids:
+            raise ValueError("An empty reply has no likelihood to score.")
+        prompt_ids = self.tokenizer.encode(self.render(conversation), add_special_tokens=False)
+        room = max(self.max_prompt_tokens - len(reply_ids), 1)
+        return prompt_ids[-room:] + reply_ids, len(reply_ids)
+
+    def _left_padded(self, sequences: Sequence[tuple[list[int], int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """A left-padded batch of token ids with its attention mask, and a mask of the reply tokens."""
+        import torch
+
+        width = max(len(ids) for ids, _ in sequences)
+        input_ids = torch.full((len(sequences), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros_like(input_ids)
+        reply_mask = torch.zeros(len(sequences), width)
+        for row, (ids, reply_length) in enumerate(sequences):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention_mask[row, width - len(ids) :] = 1
+            reply_mask[row, width - reply_length :] = 1
+        # Positions count from each row's first real token, as if it were unpadded.
+        position_ids = (attention_mask.cumsum(dim=1) - 1).clamp_min(0)
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+        return {name: tensor.to(self.device) for name, tensor in inputs.items()}, reply_mask.to(self.device)
 
 
 def load_chat_lm(

@@ -6,6 +6,7 @@ candidates (indices, best first).
   that are invalid or partial are repaired (unknown numbers dropped, repeats ignored, missing passages appended in
   their previous order); a reply with no usable number leaves the window as it was.
 - :class:`PointwiseReranker`: the probability that the LLM answers "yes" to "does the passage answer the query?".
+- :class:`QueryLikelihoodReranker`: log p(query | passage), the LLM's likelihood of writing the query for the passage.
 - :class:`~st_drama.augment.pairrm.PairRMReranker`: llm-blender's pairwise ranker.
 """
 
@@ -264,10 +265,56 @@ class PointwiseReranker:
         return result
 
     def rerank(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[int]]:
-        # Stable sort: ties keep the first-stage order.
-        return [
-            sorted(range(len(row)), key=lambda index, row=row: -row[index]) for row in self.scores(queries, candidates)
+        return _best_first(self.scores(queries, candidates))
+
+
+def query_likelihood_conversation(passage: str, max_passage_words: int) -> Conversation:
+    passage = truncate_words(" ".join(passage.split()), max_passage_words)
+    return [
+        {"role": "system", "content": "You write search queries."},
+        {"role": "user", "content": f"Passage: {passage}\n\nWrite a search query that this passage answers."},
+    ]
+
+
+class QueryLikelihoodReranker:
+    """Scores each (query, passage) pair by log p(query | passage): how likely the LLM is to write the query when
+    asked for a query the passage answers (UPR, Sachan et al., 2022). One forward pass per pair and no reply to
+    parse, so it works with LLMs too small for listwise or yes/no answers.
+
+    Needs token log-probabilities, so the transformers backend (:class:`~st_drama.augment.llm.TransformersChatLM`).
+    ``stats`` counts the pairs scored.
+    """
+
+    def __init__(self, chat_lm: ChatLM, settings: RerankConfig = RerankConfig()) -> None:
+        if not hasattr(chat_lm, "reply_log_likelihoods"):
+            raise ValueError("Query-likelihood reranking needs the transformers backend (token log-probabilities).")
+        self.chat_lm = chat_lm
+        self.settings = settings
+        self.stats: Counter = Counter()
+
+    def scores(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+        """log p(query | passage) for each candidate of each query."""
+        conversations = [
+            query_likelihood_conversation(passage, self.settings.max_passage_words)
+            for passages in candidates
+            for passage in passages
         ]
+        replies = [query for query, passages in zip(queries, candidates, strict=True) for _ in passages]
+        flat = self.chat_lm.reply_log_likelihoods(conversations, replies) if conversations else []
+        self.stats["pairs scored"] += len(flat)
+        result, offset = [], 0
+        for passages in candidates:
+            result.append(flat[offset : offset + len(passages)])
+            offset += len(passages)
+        return result
+
+    def rerank(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[int]]:
+        return _best_first(self.scores(queries, candidates))
+
+
+def _best_first(scores: list[list[float]]) -> list[list[int]]:
+    # Stable sort: ties keep the first-stage order.
+    return [sorted(range(len(row)), key=lambda index, row=row: -row[index]) for row in scores]
 
 
 def _first_token_ids(tokenizer, variants: Sequence[str]) -> set[int]:
@@ -294,6 +341,8 @@ def make_reranker(
         return ListwiseReranker(_required(chat_lm, kind), settings)
     if kind == "pointwise":
         return PointwiseReranker(_required(chat_lm, kind), settings)
+    if kind == "likelihood":
+        return QueryLikelihoodReranker(_required(chat_lm, kind), settings)
     if kind == "pairrm":
         from .pairrm import PairRMReranker
 

@@ -217,7 +217,7 @@ def test_body_without_title_strips_only_a_leading_repeat_of_the_title():
     assert body_without_title(quoted) == "is a song by John Rostill."
 
 
-@pytest.mark.parametrize("kind", ["pointwise", "listwise"])
+@pytest.mark.parametrize("kind", ["pointwise", "listwise", "likelihood"])
 def test_llm_reranking_end_to_end(kind, tiny_chat_llm_dir, small_corpus, tmp_path):
     reranking = RerankConfig(depth=8, negative_ranks=(3, 8), window=4, step=2, max_passage_words=10)
     config = tiny_config(tiny_chat_llm_dir, sources=("crop",), rerank=kind, max_docs=4, reranking=reranking)
@@ -226,9 +226,18 @@ def test_llm_reranking_end_to_end(kind, tiny_chat_llm_dir, small_corpus, tmp_pat
     texts = {document.doc_id: document.full_text for document in load_corpus(small_corpus)}
     for row in dataset:
         assert texts[row["doc_id"]] not in [row[f"negative_{number}"] for number in (1, 2, 3)]
-    replies = 4 * 8 if kind == "pointwise" else 4 * 3  # 8 candidates; listwise: window 4, step 2, 3 windows each
-    assert sum(summary["rerank"].values()) == replies
+    # 8 candidates scored one by one; listwise: window 4, step 2, 3 windows each.
+    calls = 4 * 3 if kind == "listwise" else 4 * 8
+    assert sum(summary["rerank"].values()) == calls
+    # Query likelihood scores the query itself: there is no reply to judge.
+    replies = 0 if kind == "likelihood" else calls
     assert sum(count for key, count in summary["llm_replies"].items() if key.startswith("rerank ")) == replies
+
+
+@pytest.mark.parametrize("kind", ["pointwise", "likelihood"])
+def test_rerankers_that_read_token_probabilities_refuse_the_vllm_backend_at_once(kind):
+    with pytest.raises(ValueError, match=f"The {kind} reranker reads token probabilities"):
+        AugmentConfig(rerank=kind, backend="vllm")
 
 
 def test_an_llm_whose_rankings_are_unusable_stops_the_run_when_asked(tiny_chat_llm_dir, small_corpus, tmp_path):

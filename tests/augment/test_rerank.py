@@ -12,10 +12,12 @@ from st_drama.augment.rerank import (
     PERMUTATION_VALID,
     ListwiseReranker,
     PointwiseReranker,
+    QueryLikelihoodReranker,
     RerankConfig,
     listwise_conversation,
     make_reranker,
     parse_permutation,
+    query_likelihood_conversation,
     reply_counts,
     sliding_window_rerank,
     sliding_windows,
@@ -135,10 +137,50 @@ def test_pointwise_reranker_orders_by_yes_probability(tiny_lm, passages):
     assert reranker.yes_ids and reranker.no_ids and not reranker.yes_ids & reranker.no_ids
 
 
+def unpadded_reply_log_likelihood(chat_lm: TransformersChatLM, conversation, reply: str) -> float:
+    """log p(reply | prompt) from one unbatched forward pass over the prompt and reply, token by token."""
+    import torch
+
+    prompt_ids = chat_lm.tokenizer.encode(chat_lm.render(conversation), add_special_tokens=False)
+    reply_ids = chat_lm.tokenizer.encode(reply, add_special_tokens=False)
+    with torch.inference_mode():
+        logits = chat_lm.model(input_ids=torch.tensor([prompt_ids + reply_ids])).logits[0].float()
+    log_probs = torch.log_softmax(logits, dim=-1)
+    return sum(float(log_probs[len(prompt_ids) + i - 1, token]) for i, token in enumerate(reply_ids))
+
+
+def test_reply_log_likelihood_is_the_unpadded_sum_over_the_reply_tokens(tiny_lm, passages):
+    """Batched, left-padded and sorted by length, each pair scores what one forward pass of it alone gives."""
+    conversations = [query_likelihood_conversation(passage, 30) for passage in passages[:5]]
+    replies = ["boundary layer", "heat transfer in a wing", "flutter", "supersonic flow over a cone", "shells"]
+    batched = tiny_lm.reply_log_likelihoods(conversations, replies)
+    expected = [unpadded_reply_log_likelihood(tiny_lm, c, r) for c, r in zip(conversations, replies, strict=True)]
+    assert batched == pytest.approx(expected, abs=1e-3)
+    assert all(score < 0 for score in batched)
+    with pytest.raises(ValueError, match="empty reply"):
+        tiny_lm.reply_log_likelihoods(conversations[:1], [""])
+
+
+def test_query_likelihood_reranker_orders_by_log_likelihood(tiny_lm, passages):
+    reranker = QueryLikelihoodReranker(tiny_lm, RerankConfig(max_passage_words=20))
+    queries = ["boundary layer", "heat transfer"]
+    candidates = [passages[:5], passages[3:8]]
+    scores = reranker.scores(queries, candidates)
+    assert [len(row) for row in scores] == [5, 5]
+    orders = reranker.rerank(queries, candidates)
+    for row, order in zip(scores, orders, strict=True):
+        assert [row[index] for index in order] == sorted(row, reverse=True)
+    assert reranker.stats == {"pairs scored": 20}
+    # The passage is in the prompt, cut to max_passage_words; the query is not (it is the scored reply).
+    content = query_likelihood_conversation(passages[0], 5)[-1]["content"]
+    assert content.startswith("Passage: " + " ".join(passages[0].split()[:5])) and "boundary" not in content
+
+
 def test_make_reranker(tiny_lm):
     assert make_reranker("none") is None
     assert isinstance(make_reranker("listwise", tiny_lm), ListwiseReranker)
     assert isinstance(make_reranker("pointwise", tiny_lm), PointwiseReranker)
+    assert isinstance(make_reranker("likelihood", tiny_lm), QueryLikelihoodReranker)
     with pytest.raises(ValueError, match="needs an LLM"):
         make_reranker("listwise")
     with pytest.raises(ValueError, match="Unknown reranker"):
@@ -178,6 +220,18 @@ def test_smollm2_pointwise_reranking_works(smollm2_dir):
     assert sum(counts.values()) == 6 * 5 and counts["valid"] >= 0.5 * sum(counts.values())
     mean_rank = sum(order.index(position) for order, position in zip(orders, relevant, strict=True)) / 6
     assert mean_rank < 1.5  # chance: 2.0
+
+
+@pytest.mark.real_model
+def test_smollm2_query_likelihood_ranks_the_relevant_document_first_more_often_than_chance(smollm2_dir):
+    """log p(query | document) under SmolLM2 puts the relevant document of a Cranfield query above four unjudged
+    ones far better than chance, with no reply to parse."""
+    queries, candidates, relevant = cranfield_candidates(6)
+    reranker = QueryLikelihoodReranker(TransformersChatLM(str(smollm2_dir)), RerankConfig(max_passage_words=60))
+    orders = reranker.rerank(queries, candidates)
+    assert reranker.stats == {"pairs scored": 6 * 5} and not reply_counts(reranker.stats)
+    mean_rank = sum(order.index(position) for order, position in zip(orders, relevant, strict=True)) / 6
+    assert mean_rank < 1.0  # chance: 2.0
 
 
 @pytest.mark.real_model
