@@ -15,29 +15,25 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import runpy
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-COLLECTIONS = (
-    "cranfield",
-    "cisi",
-    "dbpedia_entity_subset5k",
-    "arcd_ar_subset",
-    "trecdl21_passage_pool",
-    "xquadr_hi",
-    "xquadr_de",
-    "stackfaq_en",
-)
+REPO = Path(__file__).resolve().parents[1]
 # The LLM's share of the fused score (relative score fusion with BM25).
 LLM_WEIGHTS = (0.3, 0.5)
 
 
-def collection_path(name: str) -> Path:
+def collection_path(name: str, shared_data: Path) -> Path:
     from st_drama.corpus import bundled_collection
 
-    shared = SHARED / name
+    shared = shared_data / name
     return shared if shared.exists() else bundled_collection(name)
+
+
+def benchmark_constants() -> dict:
+    """The quality benchmark's module globals: its ``COLLECTIONS`` and ``SHARED_DATA`` (one list of the suite)."""
+    return runpy.run_path(str(REPO / "benchmarks" / "quality.py"))
 
 
 def ndcg_at_10(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> float:
@@ -48,13 +44,12 @@ def ndcg_at_10(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]
     return sum(scores["ndcg_cut_10"] for scores in per_query.values()) / len(per_query)
 
 
-def measure(name: str, reranker, num_queries: int, depth: int, seed: int) -> dict:
+def measure(name: str, folder: Path, reranker, num_queries: int, depth: int, seed: int) -> dict:
     from st_drama.bm25 import BM25Index
     from st_drama.corpus import load_corpus, load_qrels, load_queries
     from st_drama.evaluation.hybrid import FusionConfig, fuse
     from st_drama.languages import corpus_language
 
-    folder = collection_path(name)
     documents = load_corpus(folder)
     texts = [document.full_text for document in documents]
     ids = [document.doc_id for document in documents]
@@ -109,13 +104,15 @@ def table(records: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("output", type=Path)
-    parser.add_argument("--collections", default=",".join(COLLECTIONS))
+    parser.add_argument("--collections", default=None, help="Comma-separated (default: the quality benchmark's).")
     parser.add_argument("--queries", type=int, default=50, help="Judged queries sampled per collection.")
     parser.add_argument("--depth", type=int, default=20, help="BM25 documents reranked per query.")
     parser.add_argument("--max-passage-words", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    benchmark = benchmark_constants()
+    collections = args.collections.split(",") if args.collections else list(benchmark["COLLECTIONS"])
 
     from st_drama import default_llm_path
     from st_drama.augment.llm import TransformersChatLM
@@ -127,10 +124,11 @@ def main() -> None:
     )
     args.output.mkdir(parents=True, exist_ok=True)
     records = []
-    for name in args.collections.split(","):
+    for name in collections:
         path = args.output / f"{name}.json"
         if not path.exists():
-            record = measure(name, reranker, args.queries, args.depth, args.seed)
+            folder = collection_path(name, benchmark["SHARED_DATA"])
+            record = measure(name, folder, reranker, args.queries, args.depth, args.seed)
             path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
             print(json.dumps(record), flush=True)
         records.append(json.loads(path.read_text(encoding="utf-8")))

@@ -258,11 +258,7 @@ class PointwiseReranker:
         answered = int(((yes + no) >= MIN_YES_NO_PROBABILITY).sum())
         self.stats["pairs valid"] += answered
         self.stats["pairs invalid"] += len(flat) - answered
-        result, offset = [], 0
-        for passages in candidates:
-            result.append(flat[offset : offset + len(passages)])
-            offset += len(passages)
-        return result
+        return _per_list(flat, candidates)
 
     def rerank(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[int]]:
         return _best_first(self.scores(queries, candidates))
@@ -302,14 +298,19 @@ class QueryLikelihoodReranker:
         replies = [query for query, passages in zip(queries, candidates, strict=True) for _ in passages]
         flat = self.chat_lm.reply_log_likelihoods(conversations, replies) if conversations else []
         self.stats["pairs scored"] += len(flat)
-        result, offset = [], 0
-        for passages in candidates:
-            result.append(flat[offset : offset + len(passages)])
-            offset += len(passages)
-        return result
+        return _per_list(flat, candidates)
 
     def rerank(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[int]]:
         return _best_first(self.scores(queries, candidates))
+
+
+def _per_list(flat: list[float], candidates: Sequence[Sequence[str]]) -> list[list[float]]:
+    """Scores of all pairs, in order, regrouped into one list per query."""
+    result, offset = [], 0
+    for passages in candidates:
+        result.append(flat[offset : offset + len(passages)])
+        offset += len(passages)
+    return result
 
 
 def _best_first(scores: list[list[float]]) -> list[list[int]]:
