@@ -121,18 +121,25 @@ def test_listwise_prompt_numbers_the_passages(passages):
     assert len(content.split("[2] ")[1].split("\n")[0].split()) == 5
 
 
-def test_pointwise_reranker_orders_by_yes_probability(tiny_lm, passages):
-    reranker = PointwiseReranker(tiny_lm, RerankConfig(max_passage_words=20))
+def scores_after_checking_the_order(reranker, passages) -> list[list[float]]:
+    """A scoring reranker's scores for two queries of five candidates each, after checking that ``rerank`` orders
+    every list by them, best first."""
     queries = ["boundary layer", "heat transfer"]
     candidates = [passages[:5], passages[3:8]]
     scores = reranker.scores(queries, candidates)
     assert [len(row) for row in scores] == [5, 5]
-    assert all(0.0 <= score <= 1.0 for row in scores for score in row)
     orders = reranker.rerank(queries, candidates)
     for row, order in zip(scores, orders, strict=True):
         assert [row[index] for index in order] == sorted(row, reverse=True)
-    # The same pair scores the same whatever else is in the batch.
-    alone = reranker.scores([queries[1]], [[passages[4]]])[0][0]
+    return scores
+
+
+def test_pointwise_reranker_orders_by_yes_probability(tiny_lm, passages):
+    reranker = PointwiseReranker(tiny_lm, RerankConfig(max_passage_words=20))
+    scores = scores_after_checking_the_order(reranker, passages)
+    assert all(0.0 <= score <= 1.0 for row in scores for score in row)
+    # The same pair (the second query, its second candidate) scores the same whatever else is in the batch.
+    alone = reranker.scores(["heat transfer"], [[passages[4]]])[0][0]
     assert alone == pytest.approx(scores[1][1], abs=1e-5)
     assert reranker.yes_ids and reranker.no_ids and not reranker.yes_ids & reranker.no_ids
 
@@ -163,13 +170,8 @@ def test_reply_log_likelihood_is_the_unpadded_sum_over_the_reply_tokens(tiny_lm,
 
 def test_query_likelihood_reranker_orders_by_log_likelihood(tiny_lm, passages):
     reranker = QueryLikelihoodReranker(tiny_lm, RerankConfig(max_passage_words=20))
-    queries = ["boundary layer", "heat transfer"]
-    candidates = [passages[:5], passages[3:8]]
-    scores = reranker.scores(queries, candidates)
-    assert [len(row) for row in scores] == [5, 5]
-    orders = reranker.rerank(queries, candidates)
-    for row, order in zip(scores, orders, strict=True):
-        assert [row[index] for index in order] == sorted(row, reverse=True)
+    scores = scores_after_checking_the_order(reranker, passages)
+    assert all(score < 0 for row in scores for score in row)
     assert reranker.stats == {"pairs scored": 20}
     # The passage is in the prompt, cut to max_passage_words; the query is not (it is the scored reply).
     content = query_likelihood_conversation(passages[0], 5)[-1]["content"]
