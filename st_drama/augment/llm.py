@@ -138,8 +138,7 @@ class TransformersChatLM:
         import torch
 
         prompts = [self.render(conversation) for conversation in conversations]
-        # Longest first, so each batch holds prompts of similar length (less padding); rows are put back in order.
-        order = sorted(range(len(prompts)), key=lambda position: -len(prompts[position]))
+        order = _longest_first([len(prompt) for prompt in prompts])
         rows = []
         for batch in _batches(order, self.batch_size):
             inputs = self.encode([prompts[position] for position in batch])
@@ -161,8 +160,7 @@ class TransformersChatLM:
             self._prompt_and_reply_ids(conversation, reply)
             for conversation, reply in zip(conversations, replies, strict=True)
         ]
-        # Longest first, so each batch holds sequences of similar length (less padding); results are put back in order.
-        order = sorted(range(len(sequences)), key=lambda position: -len(sequences[position][0]))
+        order = _longest_first([len(ids) for ids, _ in sequences])
         log_likelihoods = [0.0] * len(sequences)
         for batch in _batches(order, self.batch_size):
             inputs, reply_mask = self._left_padded([sequences[position] for position in batch])
@@ -243,6 +241,12 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
             raise ValueError(f"bf16 autocast is not supported on {device}; use precision='fp32'.")
         return torch.bfloat16
     return torch.bfloat16 if bf16_is_fast(device) else None
+
+
+def _longest_first(lengths: Sequence[int]) -> list[int]:
+    """Positions by decreasing length: batches taken in this order hold items of similar length (less padding);
+    callers put the results back in the original order."""
+    return sorted(range(len(lengths)), key=lambda position: -lengths[position])
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
