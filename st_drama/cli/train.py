@@ -26,6 +26,8 @@ CONFIG_OPTIONS = {
     "bf16": "bf16",
     "save_steps": "save_steps",
     "wise_alpha": "wise_alpha",
+    "distill_weight": "distill_weight",
+    "teacher_temperature": "teacher_temperature",
     "seed": "seed",
 }
 
@@ -36,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Contrastive training (InfoNCE, hard negatives, Matryoshka) of a retriever.",
         description="Train a retriever in one contrastive stage. DATA: a saved datasets folder, a folder of "
         ".parquet/.jsonl shards (st-drama augment output) or one such file, with columns query, positive, "
-        "negative_1..k. Runs distributed under torchrun / accelerate launch (negatives gathered across processes).",
+        "negative_1..k (and scores, a teacher's score for the positive and each negative, for --distill-weight). "
+        "Runs distributed under torchrun / accelerate launch (negatives gathered across processes).",
     )
     parser.add_argument("model", help="LLM folder or hub id, 'smollm2-135m', or a SentenceTransformer folder.")
     parser.add_argument("data", help="Training rows (see above).")
@@ -99,6 +102,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="WiSE-FT: save (1 - a) * start + a * trained weights (default 1: the trained weights as they are).",
+    )
+    parser.add_argument(
+        "--distill-weight",
+        type=float,
+        default=None,
+        help="Add a KL-divergence term towards the teacher's scores in the rows' 'scores' column, with this weight "
+        "(default 0: InfoNCE alone).",
+    )
+    parser.add_argument(
+        "--teacher-temperature",
+        type=float,
+        default=None,
+        help=f"Divides the teacher's scores before their softmax (default: "
+        f"{default_of(TrainConfig, 'teacher_temperature')}, for log-likelihoods).",
     )
     add_seed(parser)
     parser.set_defaults(func=run)

@@ -69,6 +69,11 @@ class PipelineConfig:
             raise ValueError("The augment and train stages cannot be turned off.")
         if self.prune is not None and not self.prune.target.to_dict():
             raise ValueError("The prune stage needs a target, e.g. params='60M' (--prune-params 60M).")
+        if self.train.distill_weight > 0:
+            raise ValueError(
+                f"train.distill_weight={self.train.distill_weight}: the augment stage writes no teacher scores to "
+                "distil; train on scored rows with `st-drama train --distill-weight` instead."
+            )
         if self.llara is not None and self.train.style != "llara":
             raise ValueError(
                 f"train.style={self.train.style!r} cannot follow the llara stage: the adapted model is trained in "

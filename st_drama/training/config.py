@@ -40,6 +40,10 @@ class TrainConfig:
         wise_alpha: WiSE-FT: the saved weights are ``(1 - wise_alpha) * start + wise_alpha * trained``; 1 keeps the
             trained weights. Moving part of the way back keeps what a long run learned and undoes some of its drift
             towards the pseudo-queries.
+        distill_weight: Weight of a KL-divergence term towards a teacher's scores, read from the rows' ``scores``
+            column (the teacher's score for the positive, then each hard negative; see
+            :class:`~st_drama.losses.ContrastiveDistillationLoss`); 0 trains InfoNCE alone and ignores the column.
+        teacher_temperature: Divides the teacher's scores before their softmax (1 for log-likelihoods).
         loss_options: Further arguments of sentence-transformers' InfoNCE loss, passed as they are (e.g.
             ``{"directions": ["query_to_doc", "doc_to_query"]}``).
         seed: Random seed.
@@ -61,6 +65,8 @@ class TrainConfig:
     bf16: bool | None = None
     save_steps: int = 100
     wise_alpha: float = 1.0
+    distill_weight: float = 0.0
+    teacher_temperature: float = 1.0
     loss_options: dict[str, Any] = field(default_factory=dict)
     seed: int = DEFAULT_SEED
 
@@ -79,6 +85,16 @@ class TrainConfig:
         if self.max_seq_length < 8:
             raise ValueError(f"TrainConfig.max_seq_length must be at least 8 tokens, got {self.max_seq_length}.")
         check_wise_alpha(self.wise_alpha)
+        if self.distill_weight < 0 or self.teacher_temperature <= 0:
+            raise ValueError(
+                f"TrainConfig: distill_weight must be >= 0 and teacher_temperature positive, got "
+                f"{self.distill_weight} and {self.teacher_temperature}."
+            )
+        if self.distill_weight > 0 and self.cached:
+            raise ValueError(
+                "TrainConfig: distill_weight needs the plain InfoNCE loss (cached=False): the cached loss embeds in "
+                "its own mini-batches, so the teacher's term could not share its pass."
+            )
         if isinstance(self.matryoshka_dims, list):
             object.__setattr__(self, "matryoshka_dims", tuple(self.matryoshka_dims))
         if isinstance(self.matryoshka_dims, str) and self.matryoshka_dims != "auto":

@@ -15,6 +15,7 @@ from datasets import Dataset
 from st_drama.config_tools import as_dict, config_from
 
 from .config import DRAMA_MATRYOSHKA_DIMS, TrainConfig
+from .data import SCORES_COLUMN
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +40,14 @@ def contrastive_loss(
     mini_batch_size: int = 8,
     gather_across_devices: bool | None = None,
     loss_options: dict[str, Any] | None = None,
+    distill_weight: float = 0.0,
+    teacher_temperature: float = 1.0,
 ) -> Any:
     """InfoNCE over in-batch and hard negatives (``MultipleNegativesRankingLoss``, or its GradCache variant for
     batches larger than memory), wrapped in ``MatryoshkaLoss`` when dimensions are given. Negatives are gathered
-    across processes when training runs distributed (``torchrun``/``accelerate launch``).
+    across processes when training runs distributed (``torchrun``/``accelerate launch``). With ``distill_weight``
+    above 0, a KL-divergence term towards the teacher's scores in the rows' labels is added from the same embeddings
+    (:class:`~st_drama.losses.ContrastiveDistillationLoss`).
 
     ``loss_options`` are further arguments of the InfoNCE loss, passed as they are: in sentence-transformers 6,
     ``directions`` (e.g. ``("query_to_doc", "doc_to_query")`` for a symmetric loss, all four for GTE's improved
@@ -54,6 +59,8 @@ def contrastive_loss(
         MultipleNegativesRankingLoss,
     )
 
+    from st_drama.losses import ContrastiveDistillationLoss
+
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}.")
     if gather_across_devices is None:
@@ -64,6 +71,10 @@ def contrastive_loss(
         arguments["mini_batch_size"] = mini_batch_size
     arguments |= checked_loss_options(loss_class, loss_options or {}, set_here=set(arguments))
     loss = loss_class(model, **arguments)
+    if distill_weight > 0:
+        if cached:
+            raise ValueError("Distillation needs the plain InfoNCE loss (cached=False).")
+        loss = ContrastiveDistillationLoss(model, loss, distill_weight, teacher_temperature)
     dims = matryoshka_dims_for(model.get_embedding_dimension(), matryoshka_dims)
     return MatryoshkaLoss(model, loss, matryoshka_dims=dims) if dims else loss
 
@@ -88,8 +99,8 @@ def checked_loss_options(loss_class: type, options: dict[str, Any], set_here: se
 
 
 def router_mapping_for(columns: list[str]) -> dict[str, str]:
-    """Queries are framed as queries, every other column as documents."""
-    return {column: "query" if column == "query" else "document" for column in columns}
+    """Queries are framed as queries, every other text column as documents (the teacher's scores are labels)."""
+    return {column: "query" if column == "query" else "document" for column in columns if column != SCORES_COLUMN}
 
 
 def framing_arguments(model: Any, columns: list[str]) -> dict[str, Any]:
@@ -113,7 +124,8 @@ def train(
     callbacks: list[Any] | None = None,
     **overrides: Any,
 ) -> str:
-    """Train a retriever in one contrastive stage on (query, positive, negative_1..k) rows.
+    """Train a retriever in one contrastive stage on (query, positive, negative_1..k) rows (and, with
+    ``config.distill_weight``, a teacher's ``scores`` for each row's positive and negatives).
 
     Checkpoints go to ``output_dir/checkpoints``; ``resume=True`` continues from the latest one when it was written
     with the same settings. The final model (LoRA merged) is saved as a SentenceTransformer folder in
@@ -148,7 +160,7 @@ def train(
     config = config_from(TrainConfig, config, overrides)
     output_dir = Path(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
-    dataset = load_training_data(data, num_negatives=config.num_negatives)
+    dataset = load_training_data(data, num_negatives=config.num_negatives, teacher_scores=config.distill_weight > 0)
     if len(dataset) < config.batch_size:
         # Batches are full or dropped (for cross-device negatives): fewer rows than a batch would train nothing.
         raise TrainingDataError(
@@ -167,6 +179,8 @@ def train(
         config.cached,
         config.mini_batch_size,
         loss_options=config.loss_options,
+        distill_weight=config.distill_weight,
+        teacher_temperature=config.teacher_temperature,
     )
     if config.lora:
         # LLaRA's new prompt tokens get trainable embedding rows; a standard DRAMA model has none.
@@ -195,6 +209,13 @@ def train(
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
     started = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
+    if result.global_step == 0:
+        # The no-duplicates sampler drops batches it cannot fill with distinct texts; saving would pass the
+        # untrained model off as a trained one.
+        raise TrainingDataError(
+            f"{data if not isinstance(data, Dataset) else 'data'}: no batch of {config.batch_size} rows with distinct "
+            "texts could be formed, so nothing was trained. Lower --batch-size or add rows with different texts."
+        )
     if start_weights is not None:
         merge_lora(model)
         interpolate_weights(model, start_weights, config.wise_alpha)

@@ -1,8 +1,10 @@
-"""Loading contrastive training data: (query, positive, negative_1, ..., negative_k) rows."""
+"""Loading contrastive training data: (query, positive, negative_1, ..., negative_k) rows, optionally with a
+teacher's ``scores`` for each row's candidates."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -14,30 +16,46 @@ from st_drama.corpus import CorpusFormatError, read_jsonl
 logger = logging.getLogger(__name__)
 
 NEGATIVE_COLUMN = re.compile(r"^negative_(\d+)$")
+# A teacher's scores for a row's positive and each hard negative; sentence-transformers passes a column of this
+# name to the loss as its labels.
+SCORES_COLUMN = "scores"
 
 
 class TrainingDataError(ValueError):
     """Training data that cannot be used; the message names the file, row or column."""
 
 
-def load_training_data(data: str | os.PathLike | Dataset, num_negatives: int | None = None) -> Dataset:
+def load_training_data(
+    data: str | os.PathLike | Dataset, num_negatives: int | None = None, teacher_scores: bool = False
+) -> Dataset:
     """Contrastive rows as a ``datasets.Dataset`` with columns ``query``, ``positive``, ``negative_1`` ... in that
-    order (what ``MultipleNegativesRankingLoss`` expects), other columns (``source``, ``doc_id``, ...) dropped.
+    order (what ``MultipleNegativesRankingLoss`` expects), then ``scores`` when ``teacher_scores``; other columns
+    (``source``, ``doc_id``, ...) dropped.
 
     Args:
         data: A ``datasets.Dataset``; a folder written by ``Dataset.save_to_disk``; a folder of ``.parquet`` or
             ``.jsonl`` shards (``st-drama augment`` output); or a single ``.parquet``/``.jsonl`` file.
         num_negatives: Keep only the first hard negatives (default: all ``negative_*`` columns).
+        teacher_scores: Keep the ``scores`` column (a teacher's score for the positive, then each hard negative),
+            cut to the negatives kept.
 
     Raises:
-        TrainingDataError: Missing columns, or an empty or non-text value (naming row and column).
+        TrainingDataError: Missing columns, an empty or non-text value, or teacher scores missing, not numbers
+            or of the wrong length (naming row and column).
     """
     source = str(data) if not isinstance(data, Dataset) else "data"
     dataset = data if isinstance(data, Dataset) else _read(Path(data))
     if len(dataset) == 0:
         raise TrainingDataError(f"{source}: no rows.")
-    dataset = dataset.select_columns(_training_columns(dataset, num_negatives, source=source))
-    _check_texts(dataset, source)
+    columns = _training_columns(dataset, num_negatives, source=source)
+    if teacher_scores:
+        candidates = 1 + sum(1 for column in dataset.column_names if NEGATIVE_COLUMN.match(column))
+        _check_scores(dataset, candidates, source)
+        kept = len(columns) - 1
+        dataset = dataset.map(lambda row: {SCORES_COLUMN: row[SCORES_COLUMN][:kept]}) if kept < candidates else dataset
+        columns.append(SCORES_COLUMN)
+    dataset = dataset.select_columns(columns)
+    _check_texts(dataset.select_columns(columns[:-1] if teacher_scores else columns), source)
     return dataset
 
 
@@ -116,6 +134,27 @@ def _check_texts(dataset: Dataset, source: str) -> None:
                 raise TrainingDataError(
                     f"{source}: row {row + 1} of {len(dataset)}, column {column!r}: empty or non-text value {value!r}."
                 )
+
+
+def _check_scores(dataset: Dataset, candidates: int, source: str) -> None:
+    """Every row carries one finite number per candidate (the positive and each hard negative); -inf marks a
+    candidate the teacher excludes."""
+    if SCORES_COLUMN not in dataset.column_names:
+        raise TrainingDataError(
+            f"{source}: distillation needs a {SCORES_COLUMN!r} column (the teacher's score for the positive, then "
+            f"each hard negative); found {dataset.column_names}."
+        )
+    for row, scores in enumerate(dataset[SCORES_COLUMN]):
+        valid = (
+            isinstance(scores, list)
+            and len(scores) == candidates
+            and all(isinstance(score, int | float) and not math.isnan(score) and score != math.inf for score in scores)
+        )
+        if not valid:
+            raise TrainingDataError(
+                f"{source}: row {row + 1} of {len(dataset)}, column {SCORES_COLUMN!r}: expected {candidates} numbers "
+                f"(the positive, then negative_1..negative_{candidates - 1}), got {scores!r}."
+            )
 
 
 def _is_training_text_column(column: str) -> bool:

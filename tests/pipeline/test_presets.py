@@ -63,6 +63,7 @@ def test_llara_stage_and_drama_framing_conflict():
         ({"augment": {"mining": {"negative_ranks": [50, 30]}}}, r"1-based and ordered .* got \(50, 30\)"),
         ({"augment": {"minning": {}}}, "AugmentConfig has no setting 'minning'"),
         ({"prune": {}}, "The prune stage needs a target"),
+        ({"train": {"distill_weight": 1.0}}, "the augment stage writes no teacher scores"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_runs(changes, message):

@@ -62,6 +62,37 @@ def test_bad_training_data_names_the_problem(columns, message):
         load_training_data(Dataset.from_dict(columns))
 
 
+def test_teacher_scores_are_kept_as_labels_and_cut_to_the_negatives_kept(tmp_path):
+    scored = {**rows(4), "scores": [[-1.0, -2.0, -3.0]] * 4}
+    dataset = load_training_data(Dataset.from_dict(scored), num_negatives=1, teacher_scores=True)
+    assert dataset.column_names == ["query", "positive", "negative_1", "scores"]
+    assert dataset["scores"] == [[-1.0, -2.0]] * 4
+    assert load_training_data(Dataset.from_dict(scored)).column_names[-1] == "negative_2"  # not distilling: dropped
+    Dataset.from_dict(scored).to_json(str(tmp_path / "scored.jsonl"))
+    assert load_training_data(tmp_path / "scored.jsonl", teacher_scores=True)["scores"][0] == [-1.0, -2.0, -3.0]
+
+
+@pytest.mark.parametrize(
+    ("scores", "message"),
+    [
+        (None, "distillation needs a 'scores' column"),
+        ([[-1.0, -2.0]] * 2, r"row 1 of 2, column 'scores': expected 3 numbers"),
+        ([[-1.0, -2.0, -3.0], [-1.0, float("nan"), -3.0]], "row 2 of 2, column 'scores'"),
+    ],
+)
+def test_bad_teacher_scores_name_the_row(scores, message):
+    columns = {column: values[:2] for column, values in rows(2).items()}
+    if scores is not None:
+        columns["scores"] = scores
+    with pytest.raises(TrainingDataError, match=message):
+        load_training_data(Dataset.from_dict(columns), teacher_scores=True)
+
+
+def test_distillation_without_scores_fails_before_the_model_loads(tmp_path):
+    with pytest.raises(TrainingDataError, match="distillation needs a 'scores' column"):
+        train("no-such-model", Dataset.from_dict(rows(8)), tmp_path, distill_weight=1.0, **RUN)
+
+
 def test_training_data_reads_shards_and_saved_folders(tmp_path):
     dataset = Dataset.from_dict(rows(6))
     (tmp_path / "shards").mkdir()
@@ -208,3 +239,21 @@ def test_real_model_trains_a_few_steps(smollm2_dir, tmp_path):
     model = SentenceTransformer(model_dir, trust_remote_code=True)
     embeddings = model.encode_query(["jet noise"], truncate_dim=256)
     assert embeddings.shape == (1, 256) and torch.isfinite(torch.from_numpy(embeddings)).all()
+
+
+def test_command_line_distillation_reads_the_scores_column(tiny_llama_dir, tmp_path, capsys):
+    Dataset.from_dict({**rows(8), "scores": [[-1.0, -4.0, -2.0]] * 8}).to_json(str(tmp_path / "scored.jsonl"))
+    command = ["train", str(tiny_llama_dir), str(tmp_path / "scored.jsonl"), str(tmp_path / "run"), "--steps", "1",
+               "--batch-size", "4", "--matryoshka-dims", "none", "--no-bf16", "--distill-weight", "0.5",
+               "--teacher-temperature", "2"]  # fmt: skip
+    assert main(command) == 0
+    metadata = json.loads((tmp_path / "run" / "model" / "st_drama_run.json").read_text())
+    assert metadata["config"]["distill_weight"] == 0.5 and metadata["config"]["teacher_temperature"] == 2.0
+    assert metadata["columns"] == ["query", "positive", "negative_1", "negative_2", "scores"]
+
+
+def test_rows_too_alike_to_fill_a_batch_are_an_error_not_an_untrained_model(tiny_llama_dir, tmp_path):
+    alike = {column: [texts[0]] * 8 for column, texts in rows(8).items()}  # one distinct text per column
+    with pytest.raises(TrainingDataError, match="no batch of 4 rows with distinct texts"):
+        train(str(tiny_llama_dir), Dataset.from_dict(alike), tmp_path, **RUN)
+    assert not (tmp_path / "model").exists()
