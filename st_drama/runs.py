@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,18 @@ def fingerprint(settings: Any, length: int = FINGERPRINT_LENGTH) -> str:
     """A short, stable hash of ``settings`` (anything :func:`normalized` accepts)."""
     text = json.dumps(normalized(settings), sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def content_fingerprint(folder: str | os.PathLike, files: Sequence[str], length: int = FINGERPRINT_LENGTH) -> str:
+    """A hash of the named files' names and bytes: the same for a copy of the data wherever and whenever it was
+    written, so a run resumes after its data is copied or checked out again (file times would change)."""
+    digest = hashlib.sha256()
+    for relative in files:
+        digest.update(relative.encode())
+        with open(Path(folder) / relative, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:length]
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:

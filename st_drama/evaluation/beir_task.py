@@ -6,7 +6,6 @@ A BEIR folder holds ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from mteb.abstasks.abstask import AbsTask
 
 from ..corpus import BUNDLED_COLLECTIONS, Document, load_corpus, load_qrels, load_queries, resolve_collection_path
 from ..languages import detect_language
+from ..runs import content_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +137,7 @@ def _identifier(name: str) -> str:
 def folder_fingerprint(folder: Path, split: str = "test") -> str:
     """A short hash of the folder's corpus, queries and qrels: MTEB's dataset revision for the task, so cached
     results of a changed collection are never reused."""
-    digest = hashlib.sha256()
-    for relative in (*BEIR_FILES, f"qrels/{split}.tsv"):
-        digest.update(relative.encode())
-        with open(folder / relative, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:FINGERPRINT_LENGTH]
+    return content_fingerprint(folder, (*BEIR_FILES, f"qrels/{split}.tsv"), length=FINGERPRINT_LENGTH)
 
 
 def is_beir_folder(path: str | os.PathLike) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 
 from st_drama.config_tools import as_dict
 from st_drama.corpus import resolve_collection_path
-from st_drama.runs import check_output_dir, fingerprint, read_json, write_json_atomically
+from st_drama.runs import check_output_dir, content_fingerprint, fingerprint, read_json, write_json_atomically
 
 from . import stages
 from .preflight import has_judgements, preflight
@@ -199,8 +199,8 @@ def shared_results_cache() -> Path:
 
 
 def _corpus_fingerprint(corpus: Path) -> str:
-    stat = (corpus / "corpus.jsonl").stat()
-    return f"{corpus.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+    """The corpus's content: a copied or re-extracted collection (new file times) keeps its finished stages."""
+    return content_fingerprint(corpus, ["corpus.jsonl"])
 
 
 def _stage_summary(result: StageResult) -> dict[str, Any]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import datasets
@@ -90,7 +91,9 @@ def test_pipeline_runs_every_stage_then_skips_them_on_rerun(tiny_llama_dir, subs
     verbatim = [row["query"] for row in rows if " ".join(row["query"].split()) in " ".join(row["positive"].split())]
     assert len(verbatim) < len(rows) / 4 and set(verbatim) <= titles
 
-    second = run_pipeline(subset_dir, output, tiny_settings(tiny_llama_dir), show_progress=False)
+    # A copy of the collection elsewhere (new path, new file times, same bytes) is the same corpus.
+    copied = shutil.copytree(subset_dir, tmp_path / "copied" / subset_dir.name, copy_function=shutil.copy)
+    second = run_pipeline(copied, output, tiny_settings(tiny_llama_dir), show_progress=False)
     assert all(stage["skipped"] for stage in second["stages"].values())
     assert second["evaluation"] == evaluation
     assert (model_dir / "README.md").read_text().count("## Evaluation") == 1
