@@ -48,15 +48,15 @@ def load_training_data(
     if len(dataset) == 0:
         raise TrainingDataError(f"{source}: no rows.")
     columns = _training_columns(dataset, num_negatives, source=source)
-    if teacher_scores:
-        candidates = 1 + sum(1 for column in dataset.column_names if NEGATIVE_COLUMN.match(column))
-        _check_scores(dataset, candidates, source)
-        kept = len(columns) - 1
-        dataset = dataset.map(lambda row: {SCORES_COLUMN: row[SCORES_COLUMN][:kept]}) if kept < candidates else dataset
-        columns.append(SCORES_COLUMN)
-    dataset = dataset.select_columns(columns)
-    _check_texts(dataset.select_columns(columns[:-1] if teacher_scores else columns), source)
-    return dataset
+    _check_texts(dataset.select_columns(columns), source)
+    if not teacher_scores:
+        return dataset.select_columns(columns)
+    candidates = 1 + sum(1 for column in dataset.column_names if NEGATIVE_COLUMN.match(column))
+    _check_scores(dataset, candidates, source)
+    kept = len(columns) - 1  # the positive and the negatives kept
+    if kept < candidates:
+        dataset = dataset.map(lambda row: {SCORES_COLUMN: row[SCORES_COLUMN][:kept]})
+    return dataset.select_columns([*columns, SCORES_COLUMN])
 
 
 def _read(path: Path) -> Dataset:
