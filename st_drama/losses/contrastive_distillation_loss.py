@@ -42,11 +42,11 @@ class ContrastiveDistillationLoss(nn.Module):
         2. A label per row: the teacher's scores for (query, positive), (query, negative_1), ...
 
     Inputs:
-        +------------------------------------------------+-------------------------------------------------------+
-        | Texts                                          | Labels                                                |
-        +================================================+=======================================================+
+        +------------------------------------------------+--------------------------------------------------------+
+        | Texts                                          | Labels                                                 |
+        +================================================+========================================================+
         | (query, positive, negative_1, ..., negative_n) | [teacher(query, positive), teacher(query, negative_i)] |
-        +------------------------------------------------+-------------------------------------------------------+
+        +------------------------------------------------+--------------------------------------------------------+
 
     Example:
         ::
@@ -58,12 +58,16 @@ class ContrastiveDistillationLoss(nn.Module):
 
             model = build_model("smollm2-135m", style="drama", max_seq_length=64)
             train_dataset = Dataset.from_dict({
-                "query": ["Query: flutter of wings", "Query: heat transfer in a boundary layer"],
+                "query": ["flutter of wings", "heat transfer in a boundary layer"],
                 "positive": ["Wing flutter at high speed ...", "The boundary layer's heat transfer ..."],
                 "negative": ["A history of jet engines ...", "Noise of propellers ..."],
                 "scores": [[-12.3, -30.1], [-9.8, -25.4]],  # e.g. the LLM's log p(query | passage)
             })
-            args = SentenceTransformerTrainingArguments("distill-run", max_steps=1, per_device_train_batch_size=2)
+            # Queries framed as queries (DRAMA's "Query: " prefix), the other texts as documents.
+            framing = {"query": "query", "positive": "document", "negative": "document"}
+            args = SentenceTransformerTrainingArguments(
+                "distill-run", max_steps=1, per_device_train_batch_size=2, router_mapping=framing
+            )
             trainer = SentenceTransformerTrainer(
                 model, args, train_dataset=train_dataset, loss=ContrastiveDistillationLoss(model, distill_weight=1.0)
             )
