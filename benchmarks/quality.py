@@ -13,8 +13,9 @@ stage spent (``time.process_time``, all threads: a measure that does not move wi
 
 Per collection (in ``../shared/data``, or ``$ST_DRAMA_SHARED_DATA``) the preset runs as ``st-drama pipeline`` into
 ``OUT/<preset>/<collection>``, the plain recipe into ``OUT/<preset>/<collection>/plain``; a collection whose
-``quality.json`` exists is not run again. Prints, per collection and on the mean, nDCG@10 / Recall@100 of the preset
-(ours), the plain recipe, BM25, MiniLM and the hybrids, and ours - plain; writes the table to
+``quality.json`` exists is not run again, and an interrupted one resumes (the pipeline from its stages, the plain
+recipe from its latest checkpoint with the CPU time it had spent). Prints, per collection and on the mean, nDCG@10 /
+Recall@100 of the preset (ours), the plain recipe, BM25, MiniLM and the hybrids, and ours - plain; writes the table to
 ``OUT/<preset>/quality.md``.
 """
 
@@ -43,6 +44,10 @@ COLLECTIONS = (
 )
 METRICS = ("ndcg_at_10", "recall_at_100")
 PLAIN = {"batch_size": 32, "learning_rate": 2e-5, "max_seq_length": 128, "min_words": 5}
+# The plain recipe checkpoints this often, with the CPU time spent so far, so that a killed run resumes with the
+# rest of its budget (an hour's budget would otherwise start over).
+PLAIN_SAVE_STEPS = 20
+CPU_SPENT_FILE = "cpu_spent.json"
 
 
 def main() -> None:
@@ -152,14 +157,41 @@ def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float,
     from transformers import TrainerCallback
 
     from st_drama import default_llm_path
+    from st_drama.runs import latest_checkpoint, read_json, write_json_atomically
+
+    checkpoint_dir = output.parent / "checkpoints"
+    checkpoint = latest_checkpoint(checkpoint_dir)
+    before = read_json(Path(checkpoint) / CPU_SPENT_FILE) if checkpoint else None
+    if checkpoint and before is None:
+        checkpoint = None  # written without its CPU time: its share of the budget is unknown, so start over
 
     class CPUBudget(TrainerCallback):
-        def __init__(self) -> None:
-            self.started = time.process_time()
+        """Stops the run once it has spent ``cpu_seconds``, counting what a resumed run spent before."""
+
+        def __init__(self, spent_before: float, wall_before: float) -> None:
+            self.spent_before, self.wall_before = spent_before, wall_before
+            self.started, self.wall_started = time.process_time(), time.time()
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            # The training's time only, as before checkpoints existed: loading the model is not part of the budget.
+            self.started, self.wall_started = time.process_time(), time.time()
+
+        def spent(self) -> tuple[float, float]:
+            return (
+                self.spent_before + time.process_time() - self.started,
+                self.wall_before + time.time() - self.wall_started,
+            )
 
         def on_step_end(self, args, state, control, **kwargs):
-            if time.process_time() - self.started >= cpu_seconds:
+            if self.spent()[0] >= cpu_seconds:
                 control.should_training_stop = True
+
+        def on_save(self, args, state, control, **kwargs):
+            cpu, wall = self.spent()
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            write_json_atomically(folder / CPU_SPENT_FILE, {"cpu_seconds": cpu, "seconds": wall})
+
+    budget = CPUBudget(before["cpu_seconds"] if before else 0.0, before["seconds"] if before else 0.0)
 
     anchors, positives = cropped_pairs(collection, seed)
     # Plain text in, no chat template (SmolLM2's tokenizer has one); attention made bidirectional by the config.
@@ -172,7 +204,7 @@ def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float,
     transformer.auto_model.config.is_causal = False
     model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")])
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(output.parent / "checkpoints"),
+        output_dir=str(checkpoint_dir),
         per_device_train_batch_size=PLAIN["batch_size"],
         learning_rate=PLAIN["learning_rate"],
         lr_scheduler_type="constant",
@@ -180,7 +212,9 @@ def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         bf16=bf16,
         use_cpu=not torch.cuda.is_available(),
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=PLAIN_SAVE_STEPS,
+        save_total_limit=1,
         report_to=[],
         seed=seed,
         disable_tqdm=True,
@@ -191,17 +225,18 @@ def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float,
         args=args,
         train_dataset=dataset,
         loss=MultipleNegativesRankingLoss(model),
-        callbacks=[CPUBudget()],
+        callbacks=[budget],
     )
-    started, cpu_started = time.time(), time.process_time()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
     model.save(str(output))
+    cpu, wall = budget.spent()
     return {
         "rows": len(dataset),
         "steps": result.global_step,
-        "seconds": round(time.time() - started, 1),
-        "cpu_seconds": round(time.process_time() - cpu_started, 1),
+        "seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
         "budget_cpu_seconds": cpu_seconds,
+        "resumed_from": checkpoint,
     }
 
 
