@@ -170,7 +170,6 @@ def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float,
 
         def __init__(self, spent_before: float, wall_before: float) -> None:
             self.spent_before, self.wall_before = spent_before, wall_before
-            self.started, self.wall_started = time.process_time(), time.time()
 
         def on_train_begin(self, args, state, control, **kwargs):
             # The training's time only, as before checkpoints existed: loading the model is not part of the budget.

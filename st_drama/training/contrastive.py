@@ -71,9 +71,7 @@ def contrastive_loss(
         arguments["mini_batch_size"] = mini_batch_size
     arguments |= checked_loss_options(loss_class, loss_options or {}, set_here=set(arguments))
     loss = loss_class(model, **arguments)
-    if distill_weight > 0:
-        if cached:
-            raise ValueError("Distillation needs the plain InfoNCE loss (cached=False).")
+    if distill_weight > 0:  # ContrastiveDistillationLoss refuses the cached loss itself
         loss = ContrastiveDistillationLoss(model, loss, distill_weight, teacher_temperature)
     dims = matryoshka_dims_for(model.get_embedding_dimension(), matryoshka_dims)
     return MatryoshkaLoss(model, loss, matryoshka_dims=dims) if dims else loss
