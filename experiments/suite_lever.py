@@ -4,6 +4,8 @@ recorded it.
 
     python experiments/suite_lever.py runs/levers/minilm-miner --set augment.retriever=minilm \\
         --reference runs/quality/quick
+    python experiments/suite_lever.py runs/levers/full-crops4 --preset full --set augment.crop.per_document=4 \\
+        --reference experiments/records/quality/full
 
 ``--set STAGE.FIELD[.FIELD]=VALUE`` changes one setting (VALUE is read as JSON when it parses, else as text;
 e.g. ``augment.retriever=minilm``, the installed all-MiniLM-L6-v2). Only the model and its default fusion with BM25
@@ -36,14 +38,23 @@ def main() -> None:
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="STAGE.FIELD=VALUE")
     parser.add_argument("--collections", default=",".join(COLLECTIONS))
-    parser.add_argument("--reference", type=Path, required=True, help="The preset's benchmarks/quality.py folder.")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        required=True,
+        help="The preset's benchmarks/quality.py folder (OUT/<preset>) or its kept records (RECORDS/<preset>).",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     changes = parsed_changes(args.settings)
     # Check every reference first: a missing one found after hours of training would waste the run.
     references = {
-        name: reference_scores(args.reference / name / "quality.json") for name in args.collections.split(",")
+        name: reference_scores(reference_record(args.reference, name)) for name in args.collections.split(",")
     }
+    if set(changes) == {"evaluate"}:  # re-evaluates the reference's models: kept records hold no model
+        for name in references:
+            if not (args.reference / name / "model" / "modules.json").is_file():
+                raise SystemExit(f"{args.reference / name / 'model'}: no trained model to re-evaluate.")
     rows = {name: lever_scores(name, args.output / name, args.preset, changes, args.reference) for name in references}
     table = comparison_table(rows, references, args.settings)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -68,6 +79,12 @@ def parsed_changes(settings: list[str]) -> dict[str, Any]:
             node = node.setdefault(parent, {})
         node[leaf] = value
     return changes
+
+
+def reference_record(reference: Path, name: str) -> Path:
+    """The collection's record in a benchmark's output folder, or in the records it keeps (``--records``)."""
+    kept = reference / f"{name}.json"
+    return kept if kept.is_file() else reference / name / "quality.json"
 
 
 def reference_scores(record: Path) -> dict[str, dict[str, float]]:
