@@ -16,7 +16,8 @@ Per collection (in ``../shared/data``, or ``$ST_DRAMA_SHARED_DATA``) the preset 
 ``quality.json`` exists is not run again, and an interrupted one resumes (the pipeline from its stages, the plain
 recipe from its latest checkpoint with the CPU time it had spent). ``--records DIR`` also keeps each finished
 collection's record as ``DIR/<preset>/<collection>.json`` and reads it back before running: a suite longer than one
-machine's life (``full`` takes about 12 hours) goes on where the committed records end, on a fresh machine.
+machine's life (``full``: about 90 minutes a collection on one thread) goes on where the committed records end, on a
+fresh machine; a kept record is reused as it is (delete it to run that collection again with other options).
 ``--no-plain`` leaves the plain recipe out and ``--baselines bm25`` leaves MiniLM out (its scores do not depend on the
 preset), which halves a ``full`` collection's time. Prints, per collection and on the mean, nDCG@10 /
 Recall@100 of the preset (ours), the plain recipe, BM25, MiniLM and the hybrids, and ours - plain; writes the table to
