@@ -217,6 +217,15 @@ def test_body_without_title_strips_only_a_leading_repeat_of_the_title():
     assert body_without_title(quoted) == "is a song by John Rostill."
 
 
+def test_synthetic_queries_are_flagged_only_when_most_are_rejected():
+    config = AugmentConfig(llm="some-llm")
+    half = unusable_llm_problems({"synthetic valid": 2, "synthetic rejected": 2}, config)
+    most = unusable_llm_problems({"synthetic valid": 1, "synthetic repaired": 0, "synthetic rejected": 3}, config)
+    too_few = unusable_llm_problems({"synthetic rejected": 3}, config, minimum=4)
+    assert half == [] and too_few == []
+    assert len(most) == 1 and "Most synthetic queries" in most[0] and "3 of 4" in most[0] and "'some-llm'" in most[0]
+
+
 @pytest.mark.parametrize("kind", ["pointwise", "listwise", "likelihood"])
 def test_llm_reranking_end_to_end(kind, tiny_chat_llm_dir, small_corpus, tmp_path):
     reranking = RerankConfig(depth=8, negative_ranks=(3, 8), window=4, step=2, max_passage_words=10)
@@ -337,8 +346,10 @@ def test_smollm2_makes_synthetic_rows_with_pointwise_reranking(smollm2_dir, tmp_
         count for reason, count in rejections.items() if reason in made_by_the_llm
     )
     assert sum(summary["rerank"].values()) == 5 * reached_mining
-    # The LLM's work is measured: every reply counted by status, and SmolLM2 does both jobs (most synthetic replies
-    # accepted, most pointwise replies a yes or a no), so no warning that it is not working.
+    # The LLM's work is measured: every reply counted by status, and SmolLM2 answers most pointwise questions with a
+    # yes or a no, so no warning that the reranker is not working. About half of its synthetic queries are rejected
+    # (8 of 16 in experiments/README.md), so on four documents the synthetic warning goes either way with the
+    # machine's arithmetic (with or without AVX-512 BF16) and is not asserted; `synthetic` above shows some pass.
     replies = summary["llm_replies"]
     synthetic_replies = sum(count for key, count in replies.items() if key.startswith("synthetic "))
     assert synthetic_replies == summary["queries_attempted_per_source"]["synthetic"]
@@ -346,7 +357,8 @@ def test_smollm2_makes_synthetic_rows_with_pointwise_reranking(smollm2_dir, tmp_
         count for reason, count in rejections.items() if reason in made_by_the_llm and reason != REJECT_DUPLICATE
     )
     assert replies["rerank valid"] + replies.get("rerank invalid", 0) == 5 * reached_mining
-    assert unusable_llm_problems(replies, config) == []
+    problems = unusable_llm_problems(replies, config)
+    assert not [problem for problem in problems if "reranker is not working" in problem], problems
     markers = sorted((tmp_path / "out" / ".augment" / "chunks").glob("*.json"))
     rejected = [item for path in markers for item in json.loads(path.read_text())["rejected"]]
     assert [item["reason"] for item in rejected if item["source"] == "synthetic"].count(REJECT_TOO_LONG) == (
