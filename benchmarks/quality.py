@@ -14,7 +14,9 @@ stage spent (``time.process_time``, all threads: a measure that does not move wi
 Per collection (in ``../shared/data``, or ``$ST_DRAMA_SHARED_DATA``) the preset runs as ``st-drama pipeline`` into
 ``OUT/<preset>/<collection>``, the plain recipe into ``OUT/<preset>/<collection>/plain``; a collection whose
 ``quality.json`` exists is not run again, and an interrupted one resumes (the pipeline from its stages, the plain
-recipe from its latest checkpoint with the CPU time it had spent). ``--records DIR`` also keeps each finished
+recipe from its latest checkpoint with the CPU time it had spent). A resumed training's seconds count its killed
+attempts too: the pipeline keeps each stage's time while it runs (work lost since the last checkpoint counts, so the
+plain recipe's budget errs in its favour). ``--records DIR`` also keeps each finished
 collection's record as ``DIR/<preset>/<collection>.json`` and reads it back before running: a suite longer than one
 machine's life (``full``: about 90 minutes a collection on one thread) goes on where the committed records end, on a
 fresh machine; a kept record is reused as it is (delete it to run that collection again with other options).

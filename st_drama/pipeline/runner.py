@@ -3,6 +3,9 @@
 Each stage writes to its own folder under the output directory and records ``stage.json`` (its fingerprint, output,
 wall and CPU time) when it finishes. A rerun skips every stage whose fingerprint (its config, its inputs'
 fingerprints) is unchanged, reruns the others, and stages that were interrupted resume from their own checkpoints.
+A stage's times are those of all its attempts: while it runs, ``stage.json`` holds the time spent so far (updated
+every ``HEARTBEAT_SECONDS``, and on an exception or Ctrl-C), so a run killed outright loses at most that much of its
+count.
 
 Augmentation and adaptation read only the corpus (``corpus.jsonl``); the collection's queries and judgements, if
 present, are used only by the final evaluation.
@@ -10,11 +13,13 @@ present, are used only by the final evaluation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,8 @@ from .presets import PipelineConfig
 logger = logging.getLogger(__name__)
 
 STAGE_RECORD = "stage.json"
+# How often a running stage writes its time so far: at most this much goes uncounted when a run is killed outright.
+HEARTBEAT_SECONDS = 30.0
 
 
 @dataclass
@@ -40,6 +47,7 @@ class StageResult:
     cpu_seconds: float | None
     skipped: bool
     fingerprint: str
+    attempts: int = 1
 
 
 def run_pipeline(
@@ -131,9 +139,12 @@ def run_pipeline(
 class _StageRunner:
     """Runs a stage unless ``stage.json`` shows it finished with the same fingerprint."""
 
-    def __init__(self, output_dir: Path, corpus_fingerprint: str) -> None:
+    def __init__(
+        self, output_dir: Path, corpus_fingerprint: str, heartbeat_seconds: float = HEARTBEAT_SECONDS
+    ) -> None:
         self.output_dir = output_dir
         self.corpus_fingerprint = corpus_fingerprint
+        self.heartbeat_seconds = heartbeat_seconds
         self.results: dict[str, StageResult] = {}
 
     def run(self, name: str, config: Any, inputs: list[str], work: Callable[[Path], str]) -> str:
@@ -150,35 +161,42 @@ class _StageRunner:
         if finished and Path(record["output"]).exists():
             logger.info(f"Stage {name}: done earlier ({record['seconds']:.0f} s), skipping.")
             self.results[name] = StageResult(
-                name, record["output"], record["seconds"], record.get("cpu_seconds"), True, stage_fingerprint
+                name,
+                record["output"],
+                record["seconds"],
+                record.get("cpu_seconds"),
+                True,
+                stage_fingerprint,
+                record.get("attempts", 1),
             )
             return record["output"]
+        interrupted = None
         if record and record["fingerprint"] != stage_fingerprint:
             # Checkpoints of other settings must not be resumed into this run.
             logger.info(f"Stage {name}: settings or inputs changed since it last ran; starting it afresh.")
             shutil.rmtree(stage_dir)
         elif record and record["status"] == "running":
-            logger.info(f"Stage {name}: resuming the interrupted run.")
+            interrupted = record
+            logger.info(f"Stage {name}: resuming the interrupted run ({record.get('seconds', 0):.0f} s spent before).")
         stage_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomically(
-            stage_dir / STAGE_RECORD, {"status": "running", "fingerprint": stage_fingerprint, "config": key["config"]}
-        )
+        clock = _StageClock(stage_dir / STAGE_RECORD, stage_fingerprint, key["config"], interrupted)
         logger.info(f"Stage {name}: running.")
-        started, cpu_started = time.time(), time.process_time()
-        output = work(stage_dir)
-        seconds = round(time.time() - started, 1)
-        # CPU seconds of every thread: the stage's cost whatever else shares the machine.
-        cpu_seconds = round(time.process_time() - cpu_started, 1)
+        with clock.ticking(self.heartbeat_seconds):
+            output = work(stage_dir)
+        seconds, cpu_seconds = clock.spent()
         record = {
             "status": "done",
             "fingerprint": stage_fingerprint,
             "output": str(output),
             "seconds": seconds,
             "cpu_seconds": cpu_seconds,
+            "attempts": clock.attempts,
             "config": key["config"],
         }
         write_json_atomically(stage_dir / STAGE_RECORD, record)
-        self.results[name] = StageResult(name, str(output), seconds, cpu_seconds, False, stage_fingerprint)
+        self.results[name] = StageResult(
+            name, str(output), seconds, cpu_seconds, False, stage_fingerprint, clock.attempts
+        )
         logger.info(f"Stage {name}: finished in {seconds:.0f} s -> {output}")
         return str(output)
 
@@ -188,6 +206,65 @@ class _StageRunner:
             if result.output == str(path_or_name):
                 return result.fingerprint
         return str(path_or_name)
+
+
+class _StageClock:
+    """A running stage's wall and CPU time, added to what its interrupted attempts spent, kept in ``stage.json``."""
+
+    def __init__(
+        self, record_path: Path, stage_fingerprint: str, config: dict[str, Any], interrupted: dict[str, Any] | None
+    ) -> None:
+        self.record_path = record_path
+        self.stage_fingerprint = stage_fingerprint
+        self.config = config
+        # Records written before times were kept while running lack them: their attempts count as zero.
+        self.seconds_before = (interrupted or {}).get("seconds", 0.0)
+        self.cpu_seconds_before = (interrupted or {}).get("cpu_seconds", 0.0)
+        self.attempts = (interrupted or {}).get("attempts", 1 if interrupted else 0) + 1
+        self.started, self.cpu_started = time.time(), time.process_time()
+
+    def spent(self) -> tuple[float, float]:
+        """Wall and CPU seconds (CPU of every thread: the cost whatever else shares the machine) of all attempts."""
+        return (
+            round(self.seconds_before + time.time() - self.started, 1),
+            round(self.cpu_seconds_before + time.process_time() - self.cpu_started, 1),
+        )
+
+    def write(self) -> None:
+        seconds, cpu_seconds = self.spent()
+        write_json_atomically(
+            self.record_path,
+            {
+                "status": "running",
+                "fingerprint": self.stage_fingerprint,
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "attempts": self.attempts,
+                "config": self.config,
+            },
+        )
+
+    @contextlib.contextmanager
+    def ticking(self, every_seconds: float) -> Iterator[None]:
+        """Write the time so far now, every ``every_seconds`` while the body runs, and when it raises."""
+        self.write()
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every_seconds):
+                self.write()
+
+        heartbeat = threading.Thread(target=beat, name="stage-clock", daemon=True)
+        heartbeat.start()
+        try:
+            yield
+        except BaseException:
+            stop.set()
+            heartbeat.join()
+            self.write()  # an error or Ctrl-C: the attempt's whole time counts when the stage resumes
+            raise
+        stop.set()
+        heartbeat.join()
 
 
 def shared_results_cache() -> Path:
@@ -208,6 +285,7 @@ def _stage_summary(result: StageResult) -> dict[str, Any]:
         "output": result.output,
         "seconds": result.seconds,
         "cpu_seconds": result.cpu_seconds,
+        "attempts": result.attempts,
         "skipped": result.skipped,
     }
 
@@ -221,9 +299,10 @@ def _results_markdown(results: dict[str, Any], evaluation_table: str | None) -> 
     lines = [f"# st-drama pipeline on `{results['corpus']}` (preset `{results['preset']}`)", ""]
     if evaluation_table:
         lines += [evaluation_table.strip(), ""]
-    lines += ["| stage | wall time (s) | CPU time (s) | reused |", "|---|---|---|---|"]
+    lines += ["| stage | wall time (s) | CPU time (s) | attempts | reused |", "|---|---|---|---|---|"]
     for name, stage in results["stages"].items():
         cpu = f"{stage['cpu_seconds']:.0f}" if stage.get("cpu_seconds") is not None else "-"
-        lines.append(f"| {name} | {stage['seconds']:.0f} | {cpu} | {'yes' if stage['skipped'] else 'no'} |")
+        reused = "yes" if stage["skipped"] else "no"
+        lines.append(f"| {name} | {stage['seconds']:.0f} | {cpu} | {stage.get('attempts', 1)} | {reused} |")
     lines += ["", f"Total wall time of this run: {results['wall_time_s']:.0f} s."]
     return "\n".join(lines) + "\n"

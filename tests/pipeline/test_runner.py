@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import datasets
@@ -12,6 +18,8 @@ from sentence_transformers import SentenceTransformer
 
 from st_drama.corpus import load_corpus, load_qrels, load_queries
 from st_drama.pipeline import PipelineConfig, run_pipeline
+from st_drama.pipeline.runner import _StageRunner
+from st_drama.training.config import TrainConfig
 
 
 def tiny_settings(model: Path, train_steps: int = 3, **more_changes: dict) -> PipelineConfig:
@@ -83,7 +91,8 @@ def test_pipeline_runs_every_stage_then_skips_them_on_rerun(tiny_llama_dir, subs
     meta = json.loads((output / "evaluate" / "model_meta.json").read_text())
     assert meta["training_datasets"] == ["cranfield_subset"] and meta["embed_dim"] == 64  # no size under 64
     table = (output / "results.md").read_text()
-    assert "| BM25 (`baselines/bm25s`)" in table and "| stage | wall time (s) | CPU time (s) | reused |" in table
+    assert "| BM25 (`baselines/bm25s`)" in table and "| stage | wall time (s) | CPU time (s) | attempts |" in table
+    assert all(stage["attempts"] == 1 for stage in first["stages"].values())
     assert json.loads((output / "results.json").read_text())["stages"].keys() == first["stages"].keys()
     rows = datasets.load_dataset(str(output / "augment" / "data"), split="train")
     # The preset cuts each crop out of its own document: a positive holds its query verbatim only as its title.
@@ -136,3 +145,56 @@ def test_llara_stage_adapts_then_trains_in_llara_framing(tiny_llama_dir, subset_
 def test_missing_corpus_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no corpus\.jsonl"):
         run_pipeline(tmp_path, tmp_path / "run")
+
+
+def test_a_stage_killed_outright_counts_the_killed_attempts_time_when_it_resumes(tmp_path):
+    # A stage that runs until it is killed with SIGKILL (as the out-of-memory killer does: no handler runs), its
+    # time kept by a heartbeat every 0.2 s.
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from st_drama.pipeline.runner import _StageRunner
+        from st_drama.training.config import TrainConfig
+        runner = _StageRunner(Path({str(tmp_path)!r}), "corpus", heartbeat_seconds=0.2)
+        runner.run("train", TrainConfig(steps=5), [], lambda stage_dir: time.sleep(600))
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script])
+    record_path = tmp_path / "train" / "stage.json"
+    deadline = time.time() + 120
+    while ((json.loads(record_path.read_text()) if record_path.is_file() else {}).get("seconds") or 0) < 1.5:
+        assert process.poll() is None and time.time() < deadline, "the stage never recorded 1.5 s of running"
+        time.sleep(0.1)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed = json.loads(record_path.read_text())
+    assert killed["status"] == "running" and killed["attempts"] == 1
+
+    runner = _StageRunner(tmp_path, "corpus")
+    runner.run("train", TrainConfig(steps=5), [], lambda stage_dir: str(stage_dir))
+    resumed = runner.results["train"]
+    assert resumed.attempts == 2 and not resumed.skipped
+    # The killed attempt's time up to its last heartbeat, plus the resumed attempt's (well under a second).
+    assert killed["seconds"] <= resumed.seconds < killed["seconds"] + 5
+    assert json.loads(record_path.read_text())["seconds"] == resumed.seconds
+
+
+def test_a_stage_stopped_by_an_error_counts_its_whole_attempt_and_changed_settings_start_the_count_afresh(tmp_path):
+    def fail_after_a_second(stage_dir: Path) -> str:
+        time.sleep(1.0)
+        raise KeyboardInterrupt  # Ctrl-C, long before the first heartbeat
+
+    with pytest.raises(KeyboardInterrupt):
+        _StageRunner(tmp_path, "corpus").run("augment", TrainConfig(steps=1), [], fail_after_a_second)
+    stopped = json.loads((tmp_path / "augment" / "stage.json").read_text())
+    assert stopped["status"] == "running" and stopped["seconds"] >= 1.0
+
+    runner = _StageRunner(tmp_path, "corpus")
+    runner.run("augment", TrainConfig(steps=1), [], lambda stage_dir: str(stage_dir))
+    assert runner.results["augment"].attempts == 2 and runner.results["augment"].seconds >= 1.0
+
+    with pytest.raises(KeyboardInterrupt):
+        _StageRunner(tmp_path, "corpus").run("augment", TrainConfig(steps=2), [], fail_after_a_second)
+    runner.run("augment", TrainConfig(steps=3), [], lambda stage_dir: str(stage_dir))  # other settings: a new stage
+    assert runner.results["augment"].attempts == 1 and runner.results["augment"].seconds < 1.0
