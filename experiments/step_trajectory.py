@@ -6,8 +6,8 @@ falls from `quick`'s 0.191 to `full`'s 0.073 while German rises.
     ... --one-sentence-spans   # one-sentence documents give a span of half their words, cut out of the positive
 
 On a corpus of one-sentence documents (XQuAD-R) the crop of a document is the whole document, which stays its own
-positive (`without_crop` keeps a positive of fewer than five words whole): every row pairs a text with itself, so
-the training learns only to give a text the same vector under the query and the document framing.
+positive (`without_crop` keeps the document whole when fewer than five words would remain): every row pairs a text
+with itself, so the training learns only to give a text the same vector under the query and the document framing.
 ``--one-sentence-spans`` replaces each such self-pair's query with a random span of half the sentence's words and
 cuts it out of the positive (the inverse cloze task the other collections get). Scores are the raw trained weights
 (no WiSE-FT), by pytrec_eval over every judged query, documents and queries at the training's 128 tokens.
