@@ -217,10 +217,11 @@ class _StageClock:
         self.record_path = record_path
         self.stage_fingerprint = stage_fingerprint
         self.config = config
+        before = interrupted or {}
         # Records written before times were kept while running lack them: their attempts count as zero.
-        self.seconds_before = (interrupted or {}).get("seconds", 0.0)
-        self.cpu_seconds_before = (interrupted or {}).get("cpu_seconds", 0.0)
-        self.attempts = (interrupted or {}).get("attempts", 1 if interrupted else 0) + 1
+        self.seconds_before = before.get("seconds", 0.0)
+        self.cpu_seconds_before = before.get("cpu_seconds", 0.0)
+        self.attempts = before.get("attempts", 1 if interrupted else 0) + 1
         self.started, self.cpu_started = time.time(), time.process_time()
 
     def spent(self) -> tuple[float, float]:
@@ -256,15 +257,15 @@ class _StageClock:
 
         heartbeat = threading.Thread(target=beat, name="stage-clock", daemon=True)
         heartbeat.start()
+        finished = False
         try:
             yield
-        except BaseException:
+            finished = True
+        finally:
             stop.set()
-            heartbeat.join()
-            self.write()  # an error or Ctrl-C: the attempt's whole time counts when the stage resumes
-            raise
-        stop.set()
-        heartbeat.join()
+            heartbeat.join()  # before the last write: two writers would share one temporary file
+            if not finished:
+                self.write()  # an error or Ctrl-C: the attempt's whole time counts when the stage resumes
 
 
 def shared_results_cache() -> Path:
