@@ -22,9 +22,9 @@ machine's life (``full``: about 90 minutes a collection on one thread) goes on w
 fresh machine; a kept record is reused as it is (delete it to run that collection again with other options).
 ``--no-plain`` leaves the plain recipe out and ``--baselines bm25`` leaves MiniLM out (its scores do not depend on the
 preset), which halves a ``full`` collection's time; a later run without ``--no-plain`` adds the plain recipe to such a
-record, trained for the CPU time the record's training spent, without training the preset again. Prints, per collection and on the mean, nDCG@10 /
-Recall@100 of the preset (ours), the plain recipe, BM25, MiniLM and the hybrids, and ours - plain; writes the table to
-``OUT/<preset>/quality.md``.
+record, trained for the CPU time the record's training spent, without training the preset again. Prints, per
+collection and on the mean, nDCG@10 / Recall@100 of the preset (ours), the plain recipe, BM25, MiniLM and the hybrids,
+and ours - plain; writes the table to ``OUT/<preset>/quality.md``.
 """
 
 from __future__ import annotations
