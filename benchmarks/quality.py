@@ -61,6 +61,11 @@ PLAIN_SAVE_STEPS = 20
 CPU_SPENT_FILE = "cpu_spent.json"
 
 
+def collection_path(name: str) -> Path | str:
+    """A shared collection's folder; Cranfield is the copy bundled with the package."""
+    return SHARED_DATA / name if name != "cranfield" else "cranfield"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path)
@@ -83,14 +88,16 @@ def main() -> None:
     for name in args.collections.split(","):
         folder = args.output / args.preset / name
         kept = args.records / args.preset / f"{name}.json" if args.records else None
-        if kept and kept.is_file():
+        unchanged_kept = kept is not None and kept.is_file()
+        if unchanged_kept:
             record = json.loads(kept.read_text(encoding="utf-8"))
         else:
             record = collection_quality(name, folder, args.preset, args.hybrid, args.seed, baselines, args.plain)
         if args.plain and "plain" not in record["scores"]:
             # A record made with --no-plain: the plain recipe is added at the CPU time its preset's training spent.
             record = with_plain_recipe(record, folder, args.hybrid, args.seed)
-        if kept and (not kept.is_file() or json.loads(kept.read_text(encoding="utf-8")) != record):
+            unchanged_kept = False
+        if kept and not unchanged_kept:
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         rows[name] = record
@@ -115,7 +122,7 @@ def collection_quality(
         return json.loads(record.read_text(encoding="utf-8"))
     from st_drama.pipeline import PipelineConfig, run_pipeline
 
-    collection = SHARED_DATA / name if name != "cranfield" else "cranfield"
+    collection = collection_path(name)
     config = PipelineConfig.from_preset(preset, evaluate={"baselines": baselines, "hybrids": hybrid})
     started = time.time()
     ours = run_pipeline(collection, folder, config, show_progress=False)
@@ -144,7 +151,7 @@ def with_plain_recipe(result: dict[str, Any], folder: Path, hybrid: str, seed: i
     from st_drama.pipeline import PipelineConfig
 
     name = result["collection"]
-    collection = SHARED_DATA / name if name != "cranfield" else "cranfield"
+    collection = collection_path(name)
     config = PipelineConfig.from_preset(result["preset"], evaluate={"baselines": (), "hybrids": hybrid})
     cpu_seconds = result["train_cpu_seconds"]["ours"]
     plain_run, plain_scores = plain_quality(name, collection, folder / "plain", config, cpu_seconds, seed)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from quality import COLLECTIONS, SHARED_DATA
+from quality import COLLECTIONS, collection_path
 from suite_lever import FUSED, reevaluated_scores
 
 
@@ -74,7 +74,7 @@ def run_collection(name: str, folder: Path, reference: Path, weight: float, temp
     if record_path.is_file():
         return json.loads(record_path.read_text(encoding="utf-8"))
     config = PipelineConfig.from_preset("quick", evaluate={"baselines": ("bm25",), "hybrids": (FusionConfig(),)})
-    collection = SHARED_DATA / name if name != "cranfield" else "cranfield"
+    collection = collection_path(name)
     rows = config.train.steps * config.train.batch_size
     data = scored_rows(reference / name / "augment" / "data", rows, config.train.seed, folder / "scored")
     record: dict = {

@@ -40,6 +40,10 @@ def self_pairs_to_spans(rows, seed: int):
     return rows.map(change, with_indices=True)
 
 
+def count_self_pairs(rows) -> int:
+    return sum(row["query"].strip() == row["positive"].strip() for row in rows)
+
+
 def ndcg_and_recall(model, folder: Path) -> dict[str, float]:
     import pytrec_eval
 
@@ -83,10 +87,10 @@ def main() -> None:
     if not data.exists():
         Augmenter(config.augment).generate(args.collection, data, progress=False, unusable_llm="error")
     rows = datasets.load_dataset(str(data), split="train")
-    self_pairs = sum(row["query"].strip() == row["positive"].strip() for row in rows)
+    self_pairs = count_self_pairs(rows)
     if args.one_sentence_spans:
         rows = self_pairs_to_spans(rows, config.augment.seed)
-    left = sum(row["query"].strip() == row["positive"].strip() for row in rows)
+    left = count_self_pairs(rows)
     print(json.dumps({"rows": len(rows), "self_pairs": self_pairs, "self_pairs_trained": left}), flush=True)
     eval_at = sorted(int(step) for step in args.eval_at.split(","))
     log = args.output / ("trajectory_spans.jsonl" if args.one_sentence_spans else "trajectory.jsonl")

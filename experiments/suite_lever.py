@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from quality import COLLECTIONS, METRICS, SHARED_DATA
+from quality import COLLECTIONS, METRICS, collection_path
 
 from st_drama.evaluation.hybrid import FusionConfig
 
@@ -99,7 +99,7 @@ def lever_scores(
     """The lever's scores on one collection. A lever of the evaluation alone re-evaluates the reference's model."""
     from st_drama.pipeline import PipelineConfig, run_pipeline
 
-    collection = SHARED_DATA / name if name != "cranfield" else "cranfield"
+    collection = collection_path(name)
     evaluation = {"baselines": ("bm25",), "hybrids": (FusionConfig(),)}
     config = PipelineConfig.from_preset(
         preset, **{**changes, "evaluate": {**changes.get("evaluate", {}), **evaluation}}
