@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from st_drama.pipeline import PipelineConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,13 +87,15 @@ def main() -> None:
     args = parser.parse_args()
     baselines = tuple(name for name in args.baselines.split(",") if name)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    names = args.collections.split(",")
+    # Each collection's run folder and kept record (None without --records).
+    places = {
+        name: (args.output / args.preset / name, args.records / args.preset / f"{name}.json" if args.records else None)
+        for name in args.collections.split(",")
+    }
     if args.plain:
-        check_records_to_extend(names, args.output / args.preset, args.records and args.records / args.preset)
+        check_records_to_extend(places.values())
     rows = {}
-    for name in names:
-        folder = args.output / args.preset / name
-        kept = args.records / args.preset / f"{name}.json" if args.records else None
+    for name, (folder, kept) in places.items():
         unchanged_kept = kept is not None and kept.is_file()
         if unchanged_kept:
             record = json.loads(kept.read_text(encoding="utf-8"))
@@ -163,12 +167,12 @@ def machine_kind() -> dict[str, bool]:
     return {"cpu_native_bf16": cpu_has_native_bf16()}
 
 
-def check_records_to_extend(names: list[str], output: Path, kept_folder: Path | None) -> None:
-    """Before any collection runs: every finished record without the plain recipe (kept in ``kept_folder`` or in
-    ``output``) must come from this kind of machine, so a suite does not stop at its fifth collection hours in."""
-    for name in names:
-        kept = kept_folder / f"{name}.json" if kept_folder else None
-        source = kept if kept and kept.is_file() else output / name / "quality.json"
+def check_records_to_extend(places: Iterable[tuple[Path, Path | None]]) -> None:
+    """Before any collection runs: every finished record without the plain recipe (the kept record, else the run
+    folder's ``quality.json``; ``places`` pairs the two) must come from this kind of machine, so a suite does not stop
+    at its fifth collection hours in."""
+    for folder, kept in places:
+        source = kept if kept and kept.is_file() else folder / "quality.json"
         if source.is_file():
             record = json.loads(source.read_text(encoding="utf-8"))
             if "plain" not in record["scores"]:
