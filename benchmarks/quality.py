@@ -25,7 +25,9 @@ preset), which halves a ``full`` collection's time; a later run without ``--no-p
 record, trained for the CPU time the record's training spent, without training the preset again; it refuses a record
 whose ``machine`` (whether the CPU has native bf16, which sets what a CPU second buys) differs from this one's.
 Prints, per collection and on the mean, nDCG@10 / Recall@100 of the preset (ours), the plain recipe, BM25, MiniLM and
-the hybrids, and ours - plain; writes the table to ``OUT/<preset>/quality.md``.
+the hybrids, and ours - plain and ours fused - BM25 in nDCG@10 with a 95% bootstrap interval over queries (records
+keep each run's per-query nDCG@10; on the mean each collection weighs as one); writes the table to
+``OUT/<preset>/quality.md``.
 """
 
 from __future__ import annotations
@@ -135,7 +137,9 @@ def collection_quality(
     from st_drama.pipeline import PipelineConfig, run_pipeline
 
     collection = collection_path(name)
-    config = PipelineConfig.from_preset(preset, evaluate={"baselines": baselines, "hybrids": hybrid})
+    config = PipelineConfig.from_preset(
+        preset, evaluate={"baselines": baselines, "hybrids": hybrid, "per_query": True}
+    )
     started = time.time()
     ours = run_pipeline(collection, folder, config, show_progress=False)
     train = ours["stages"]["train"]
@@ -146,6 +150,7 @@ def collection_quality(
         "collection": name,
         "preset": preset,
         "scores": {key: {metric: value[metric] for metric in METRICS} for key, value in scores.items()},
+        "per_query_ndcg_at_10": {key: per_query_ndcg(value["per_query"]) for key, value in scores.items()},
         "train_seconds": {"ours": train["seconds"]},
         "train_cpu_seconds": {"ours": train["cpu_seconds"]},
         "machine": machine_kind(),
@@ -205,7 +210,9 @@ def with_plain_recipe(result: dict[str, Any], folder: Path, hybrid: str, seed: i
 
     name = result["collection"]
     collection = collection_path(name)
-    config = PipelineConfig.from_preset(result["preset"], evaluate={"baselines": (), "hybrids": hybrid})
+    config = PipelineConfig.from_preset(
+        result["preset"], evaluate={"baselines": (), "hybrids": hybrid, "per_query": True}
+    )
     cpu_seconds = result["train_cpu_seconds"]["ours"]
     plain_run, plain_scores = plain_quality(name, collection, folder / "plain", config, cpu_seconds, seed)
     result = with_plain_scores(result, plain_run, plain_scores)
@@ -215,13 +222,15 @@ def with_plain_recipe(result: dict[str, Any], folder: Path, hybrid: str, seed: i
 
 
 def with_plain_scores(
-    result: dict[str, Any], plain_run: dict[str, Any], plain_scores: dict[str, dict[str, float]]
+    result: dict[str, Any], plain_run: dict[str, Any], plain_scores: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """``result`` with the plain recipe's scores, training seconds and steps."""
+    """``result`` with the plain recipe's scores (and per-query nDCG@10), training seconds and steps."""
+    plain_per_query = {key: value["per_query"] for key, value in plain_scores.items() if value.get("per_query")}
     return {
         **result,
         "scores": result["scores"]
         | {key: {metric: value[metric] for metric in METRICS} for key, value in plain_scores.items()},
+        "per_query_ndcg_at_10": result.get("per_query_ndcg_at_10", {}) | plain_per_query,
         "train_seconds": {**result["train_seconds"], "plain": plain_run["seconds"]},
         "train_cpu_seconds": {**result["train_cpu_seconds"], "plain": plain_run["cpu_seconds"]},
         "plain_steps": plain_run["steps"],
@@ -251,14 +260,26 @@ def plain_quality(
         cache_dir=shared_results_cache(),
         show_progress=False,
     )
+    task = plain.task_names[0]
     scores = {
         run.key.replace("model", "plain", 1): {
-            "ndcg_at_10": run.scores[plain.task_names[0]].ndcg_at_10,
-            "recall_at_100": run.scores[plain.task_names[0]].recall_at_100,
+            "ndcg_at_10": run.scores[task].ndcg_at_10,
+            "recall_at_100": run.scores[task].recall_at_100,
+            "per_query": per_query_ndcg(run.scores[task].per_query),
         }
         for run in plain.runs
     }
     return plain_run, scores
+
+
+def per_query_ndcg(per_query: dict[str, dict[str, dict[str, float]]] | None) -> dict[str, float] | None:
+    """Each query's nDCG@10 from an evaluation's per-query scores (a BEIR folder has the one subset "default"),
+    kept in the record for paired comparisons."""
+    if per_query is None:
+        return None
+    if set(per_query) != {"default"}:
+        raise ValueError(f"Expected a BEIR folder's single subset 'default', got subsets {sorted(per_query)}.")
+    return {qid: scores["ndcg_at_10"] for qid, scores in per_query["default"].items()}
 
 
 def cropped_pairs(collection: Path | str, seed: int) -> tuple[list[str], list[str]]:
@@ -379,14 +400,18 @@ def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float,
 
 
 def quality_table(rows: dict[str, dict[str, Any]], preset: str) -> str:
-    """nDCG@10 / Recall@100 per collection and on the mean, and ours - plain in nDCG@10 where plain ran."""
+    """nDCG@10 / Recall@100 per collection and on the mean; ours - plain and ours fused - BM25 in nDCG@10, with a
+    95% bootstrap interval over queries where the records keep per-query scores (on the mean: over the collections'
+    queries, each collection weighing as one)."""
     columns = sorted({key for row in rows.values() for key in row["scores"]}, key=_column_order)
+    fused = next((column for column in columns if column.startswith("model+bm25:")), None)
+    comparisons = [("model", "plain", "ours - plain")] + ([(fused, "bm25", f"{fused} - bm25")] if fused else [])
     lines = [
         f"nDCG@10 / Recall@100 (MTEB); `{preset}` preset (ours) against the plain sentence-transformers recipe at "
-        "equal CPU time",
+        "equal CPU time; differences in nDCG@10 with their 95% interval over queries [low, high] where kept",
         "",
-        "| collection | " + " | ".join(columns) + " | ours - plain | train s ours / plain |",
-        "|---|" + "---|" * (len(columns) + 2),
+        "| collection | " + " | ".join(columns + [label for _, _, label in comparisons]) + " | train s ours / plain |",
+        "|---|" + "---|" * (len(columns) + len(comparisons) + 1),
     ]
     means = {column: [] for column in columns}
     for name, row in rows.items():
@@ -396,36 +421,37 @@ def quality_table(rows: dict[str, dict[str, Any]], preset: str) -> str:
             cells.append(f"{score['ndcg_at_10']:.3f} / {score['recall_at_100']:.3f}" if score else "-")
             if score:
                 means[column].append(score)
-        gap = _ours_minus_plain(row)
+        cells += [_difference_cell([row], a, b) for a, b, _ in comparisons]
         seconds = row["train_seconds"]
         plain_seconds = f"{seconds['plain']:.0f}" if "plain" in seconds else "-"
-        lines.append(
-            f"| {name} | "
-            + " | ".join(cells)
-            + (f" | {gap:+.3f}" if gap is not None else " | -")
-            + f" | {seconds['ours']:.0f} / {plain_seconds} |"
-        )
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {seconds['ours']:.0f} / {plain_seconds} |")
     mean_cells = []
     for column in columns:
         values = means[column]
         ndcg = sum(score["ndcg_at_10"] for score in values) / len(values)
         recall = sum(score["recall_at_100"] for score in values) / len(values)
         mean_cells.append(f"**{ndcg:.3f} / {recall:.3f}**" if len(values) == len(rows) else "-")
-    gaps = [_ours_minus_plain(row) for row in rows.values()]
-    if None in gaps:  # a mean over some collections is not the suite's mean
-        lines.append("| mean | " + " | ".join(mean_cells) + " | - | |")
-        return "\n".join(lines) + "\n"
-    ours = sum(row["scores"]["model"]["ndcg_at_10"] for row in rows.values()) / len(rows)
-    plain = sum(row["scores"]["plain"]["ndcg_at_10"] for row in rows.values()) / len(rows)
-    lines.append("| mean | " + " | ".join(mean_cells) + f" | {sum(gaps) / len(gaps):+.3f} | |")
-    lines += ["", f"ratio ours / plain (mean nDCG@10): {ours / plain:.2f}"]
+    mean_cells += [_difference_cell(list(rows.values()), a, b) for a, b, _ in comparisons]
+    lines.append("| mean | " + " | ".join(mean_cells) + " | |")
+    if all("plain" in row["scores"] for row in rows.values()):
+        ours = sum(row["scores"]["model"]["ndcg_at_10"] for row in rows.values()) / len(rows)
+        plain = sum(row["scores"]["plain"]["ndcg_at_10"] for row in rows.values()) / len(rows)
+        lines += ["", f"ratio ours / plain (mean nDCG@10): {ours / plain:.2f}"]
     return "\n".join(lines) + "\n"
 
 
-def _ours_minus_plain(row: dict[str, Any]) -> float | None:
-    if "plain" not in row["scores"]:
-        return None
-    return row["scores"]["model"]["ndcg_at_10"] - row["scores"]["plain"]["ndcg_at_10"]
+def _difference_cell(rows: list[dict[str, Any]], a: str, b: str) -> str:
+    """The mean over ``rows`` of nDCG@10 ``a - b``, with its 95% interval when every row keeps both runs' per-query
+    scores; "-" when a row lacks ``a`` or ``b`` (a mean over some collections is not the suite's mean)."""
+    from st_drama.evaluation.per_query import paired_difference
+
+    if any(a not in row["scores"] or b not in row["scores"] for row in rows):
+        return "-"
+    per_query = [row.get("per_query_ndcg_at_10", {}) for row in rows]
+    if all(kept.get(a) and kept.get(b) for kept in per_query):
+        return paired_difference([(kept[a], kept[b]) for kept in per_query]).text()
+    gaps = [row["scores"][a]["ndcg_at_10"] - row["scores"][b]["ndcg_at_10"] for row in rows]
+    return f"{sum(gaps) / len(gaps):+.3f}"
 
 
 def _column_order(key: str) -> tuple[int, str]:

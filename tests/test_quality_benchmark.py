@@ -85,3 +85,46 @@ def test_a_table_from_kept_records_alone_is_written(tmp_path):
     assert finished.returncode == 0, finished.stderr
     table = (output / "full" / "quality.md").read_text(encoding="utf-8")
     assert "| cisi | 0.400 / 0.500 |" in table
+
+
+def suite_row(name: str, ours: list[float], plain: list[float], fused: list[float], bm25: list[float]) -> dict:
+    runs = {"model": ours, "plain": plain, "model+bm25:rsf-0.3": fused, "bm25": bm25}
+    return {
+        "collection": name,
+        "scores": {
+            key: {"ndcg_at_10": sum(values) / len(values), "recall_at_100": 0.5} for key, values in runs.items()
+        },
+        "per_query_ndcg_at_10": {
+            key: {f"q{index}": value for index, value in enumerate(values)} for key, values in runs.items()
+        },
+        "train_seconds": {"ours": 100.0, "plain": 101.0},
+    }
+
+
+def test_the_table_gives_paired_intervals_per_collection_and_on_the_suite_mean():
+    quality = load_quality_benchmark()
+    # Cranfield: ours beats plain by 0.2 on every query; fused beats BM25 by exactly 0.1 on each query.
+    # CISI: fused is level with BM25 (+0.1 on one query, -0.1 on the other).
+    rows = {
+        "cranfield": suite_row("cranfield", [0.5, 0.6, 0.7], [0.3, 0.4, 0.5], [0.4, 0.5, 0.6], [0.3, 0.4, 0.5]),
+        "cisi": suite_row("cisi", [0.4, 0.4], [0.2, 0.2], [0.6, 0.4], [0.5, 0.5]),
+    }
+    lines = quality.quality_table(rows, "quick").splitlines()
+    header = next(line for line in lines if line.startswith("| collection"))
+    assert header.endswith("| ours - plain | model+bm25:rsf-0.3 - bm25 | train s ours / plain |")
+    cranfield = next(line for line in lines if line.startswith("| cranfield"))
+    assert "| +0.200 [+0.200, +0.200] | +0.100 [+0.100, +0.100] |" in cranfield
+    cisi = next(line for line in lines if line.startswith("| cisi"))
+    # Two queries, +0.1 and -0.1: the bootstrap's interval runs from -0.1 to +0.1 around 0.
+    assert "| +0.200 [+0.200, +0.200] | +0.000 [-0.100, +0.100] |" in cisi
+    mean = next(line for line in lines if line.startswith("| mean"))
+    # The suite's mean weighs each collection as one: (+0.1 + 0.0) / 2.
+    assert "| +0.200 [+0.200, +0.200] | +0.050 [+0.000, +0.100] |" in mean
+
+
+def test_the_table_falls_back_to_the_mean_difference_for_records_without_per_query_scores():
+    quality = load_quality_benchmark()
+    row = suite_row("cisi", [0.4, 0.4], [0.2, 0.2], [0.6, 0.4], [0.5, 0.5])
+    del row["per_query_ndcg_at_10"]
+    cisi = next(line for line in quality.quality_table({"cisi": row}, "full").splitlines() if "| cisi" in line)
+    assert "| +0.200 | +0.000 |" in cisi and "[" not in cisi

@@ -21,6 +21,7 @@ CONFIG_OPTIONS = {
     "max_seq_length": "max_seq_length",
     "max_chunks": "max_chunks",
     "hybrid": "hybrids",
+    "per_query": "per_query",
 }
 
 
@@ -87,6 +88,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="Also evaluate each dense model fused with BM25, comma-separated METHOD:DENSE_WEIGHT with METHOD rrf, "
         "rsf or dbsf (e.g. rsf:0.3,rrf:0.5; the weight defaults to 0.3); the dense embeddings are computed once.",
+    )
+    parser.add_argument(
+        "--per-query",
+        action="store_true",
+        default=None,
+        help="Keep each query's nDCG@10 and Recall@100 in results.json (MTEB's rankings in OUTPUT/predictions), for "
+        "paired comparisons between runs; results already in the cache are searched again once.",
     )
     parser.add_argument(
         "--trained-on",

@@ -29,6 +29,9 @@ _EXPORTS = {
     "model_framing": "model_meta",
     "save_model_meta": "model_meta",
     "markdown_table": "report",
+    "PairedDifference": "per_query",
+    "paired_difference": "per_query",
+    "per_query_scores": "per_query",
 }
 
 __all__ = sorted(_EXPORTS)

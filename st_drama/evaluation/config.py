@@ -37,6 +37,10 @@ class EvaluateConfig:
         device: Device for the dense models (None: sentence-transformers' choice).
         hybrids: Fusions of each dense model with BM25 to evaluate too (``FusionConfig``, or ``"rsf:0.3"``: method
             and the dense model's weight, 0.3 when left out), each reported as its own run.
+        per_query: Keep each judged query's nDCG@10 and Recall@100 (``TaskScores.per_query``, in ``results.json``)
+            for paired comparisons between runs (:func:`st_drama.evaluation.paired_difference`), from the rankings
+            MTEB saves under ``OUTPUT/predictions/``; a result already in MTEB's cache is searched again once to get
+            its ranking. Retrieval tasks only.
     """
 
     baselines: tuple[str, ...] = DEFAULT_BASELINES
@@ -49,6 +53,7 @@ class EvaluateConfig:
     max_chunks: int | None = None
     device: str | None = None
     hybrids: tuple[FusionConfig, ...] = ()
+    per_query: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "baselines", check_baselines(self.baselines))

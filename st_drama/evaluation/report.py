@@ -6,7 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from .results import EvaluationResults, ModelRun, TaskScores, average_scores
+from .per_query import paired_difference
+from .results import MODEL_KEY, EvaluationResults, ModelRun, TaskScores, average_scores
 
 MISSING = "-"
 
@@ -42,7 +43,56 @@ def markdown_table(results: EvaluationResults) -> str:
         evaluation = sum(_evaluation_time(score) for score in run.scores.values())
         settings = ", ".join(f"{key}={value}" for key, value in run.settings.items())
         lines.append(_row([_model_cell(run), settings, f"{run.load_time_s:.1f}", f"{evaluation:.1f}"]))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _paired_lines(results)) + "\n"
+
+
+def _paired_lines(results: EvaluationResults) -> list[str]:
+    """With per-query scores (``EvaluateConfig.per_query``): the model's nDCG@10 minus each other run's, per task
+    and over the tasks, with a 95% bootstrap interval over queries and a sign-flip test's p-value."""
+    model = next((run for run in results.runs if run.key == MODEL_KEY), None)
+    if model is None or not any(score.per_query for score in model.scores.values()):
+        return []
+    average_column = len(results.task_names) > 1
+    header = ["model - run", *results.task_names] + (["average"] if average_column else [])
+    lines = [
+        "",
+        "nDCG@10 of the model minus each run's, over the same queries: mean [95% bootstrap interval], sign-flip p",
+        "",
+        _row(header),
+        _row(["---"] * len(header)),
+    ]
+    for run in results.runs:
+        if run is model:
+            continue
+        strata_per_task = [_strata(model, run, task) for task in results.task_names]
+        cells = [_difference_cell(strata) for strata in strata_per_task]
+        if average_column:
+            # Every subset of every task weighs as one: the scores' average when each task has one subset.
+            every = [stratum for strata in strata_per_task for stratum in strata] if all(strata_per_task) else []
+            cells.append(_difference_cell(every))
+        lines.append(_row([_model_cell(run), *cells]))
+    return lines
+
+
+def _strata(model: ModelRun, run: ModelRun, task: str) -> list[tuple[dict[str, float], dict[str, float]]]:
+    """One (model, run) pair of per-query nDCG@10 per subset of ``task``; empty when either lacks them."""
+    ours, theirs = model.scores.get(task), run.scores.get(task)
+    if not (ours and theirs and ours.per_query and theirs.per_query):
+        return []
+    return [
+        (
+            {qid: scores["ndcg_at_10"] for qid, scores in queries.items()},
+            {qid: scores["ndcg_at_10"] for qid, scores in theirs.per_query[subset].items()},
+        )
+        for subset, queries in ours.per_query.items()
+    ]
+
+
+def _difference_cell(strata: list[tuple[dict[str, float], dict[str, float]]]) -> str:
+    if not strata:
+        return MISSING
+    difference = paired_difference(strata)
+    return f"{difference.text()}, p={difference.p_value:.3f}"
 
 
 def write_table(results: EvaluationResults, path: str | os.PathLike) -> Path:

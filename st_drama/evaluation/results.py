@@ -24,6 +24,8 @@ class TaskScores:
     evaluation_time_s: float | None
     phases_s: dict[str, float] = field(default_factory=dict)
     cached: bool = False
+    # {subset: {query id: {"ndcg_at_10": ..., "recall_at_100": ...}}} when the evaluation kept them (per_query).
+    per_query: dict[str, dict[str, dict[str, float]]] | None = None
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Any
 import mteb
 import torch
 from mteb import ResultCache
+from mteb.abstasks import AbsTaskRetrieval
 from mteb.abstasks.abstask import AbsTask
 from mteb.models import ModelMeta
 from sentence_transformers import SentenceTransformer
@@ -34,6 +35,7 @@ from .bm25_search import BM25Search
 from .config import EvaluateConfig
 from .encoders import STDramaEncoder, default_bf16, model_fingerprint
 from .model_meta import build_model_meta, save_model_meta
+from .per_query import per_query_scores
 from .results import MODEL_KEY, EvaluationResults, ModelRun, TaskScores
 
 logger = logging.getLogger(__name__)
@@ -119,11 +121,14 @@ def evaluate(
         else:
             runner, meta, settings = loaded, loaded.mteb_model_meta, loaded.settings()
         run = ModelRun(candidate.key, candidate.label, str(meta.name), str(meta.revision), load_time, settings)
+        predictions = _predictions_folder(output_dir, meta) if config.per_query else None
         for task in task_list:
-            _evaluate_one(run, runner, task, cache, config.batch_size, overwrite, show_progress)
+            _evaluate_one(run, runner, task, cache, config.batch_size, overwrite, show_progress, predictions)
         runs.append(run)
         if isinstance(loaded, SentenceTransformer):
-            runs += _hybrid_runs(candidate, runner, settings, task_list, cache, config, overwrite, show_progress)
+            runs += _hybrid_runs(
+                candidate, runner, settings, task_list, cache, config, overwrite, show_progress, output_dir
+            )
         del runner, loaded
         gc.collect()
 
@@ -252,6 +257,7 @@ def _hybrid_runs(
     config: EvaluateConfig,
     overwrite: bool,
     show_progress: bool,
+    output_dir: Path,
 ) -> list[ModelRun]:
     """One run per fusion in ``config.hybrids``: the dense run fused with BM25."""
     from .hybrid import hybrid_search
@@ -262,8 +268,9 @@ def _hybrid_runs(
         meta = search.mteb_model_meta
         key, label = f"{candidate.key}+bm25:{fusion.label}", f"{candidate.label} + BM25 ({fusion.label})"
         run = ModelRun(key, label, str(meta.name), str(meta.revision), 0.0, {**settings, "fusion": fusion.label})
+        predictions = _predictions_folder(output_dir, meta) if config.per_query else None
         for task in task_list:
-            _evaluate_one(run, search, task, cache, config.batch_size, overwrite, show_progress)
+            _evaluate_one(run, search, task, cache, config.batch_size, overwrite, show_progress, predictions)
         runs.append(run)
     return runs
 
@@ -280,6 +287,12 @@ def trained_matryoshka_dims(model: str | os.PathLike) -> list[int] | None:
             dims = json.loads((folder / name).read_text(encoding="utf-8")).get("matryoshka_dims") or []
             return [int(dim) for dim in dims[skip:]] or None
     return None
+
+
+def _predictions_folder(output_dir: Path, meta: ModelMeta) -> Path:
+    """Where MTEB keeps a run's rankings, one folder per model revision (the results' layout), so that a ranking is
+    never read for another revision of the model."""
+    return output_dir / "predictions" / str(meta.name).replace("/", "__") / str(meta.revision)
 
 
 def _export_results(runs: list[ModelRun], cache: ResultCache, output_dir: Path) -> None:
@@ -304,12 +317,25 @@ def _evaluate_one(
     batch_size: int,
     overwrite: bool,
     show_progress: bool,
+    predictions: Path | None = None,
 ) -> None:
+    """Score ``runner`` on ``task`` (reusing MTEB's cached result); with ``predictions`` (a folder), keep MTEB's
+    ranking there and each query's scores in the run."""
     name = task.metadata.name
     if isinstance(runner, BM25Search) and not getattr(task, "_support_search", False):
         run.skipped_tasks[name] = f"BM25 only runs retrieval tasks, not {task.metadata.type}"
         return
     strategy, cached = _overwrite_strategy(task, runner.mteb_model_meta, cache, overwrite)
+    per_query = predictions is not None and isinstance(task, AbsTaskRetrieval)
+    if per_query:
+        # Per-query scores need the ranking, which a cached result does not keep: search again without it. One
+        # folder per collection revision, so that a ranking is never scored against changed judgements. The data is
+        # loaded here so that MTEB keeps it (it unloads only what it loaded), for the judgements.
+        predictions = predictions / str(task.metadata.revision)
+        predictions_file = task._predictions_path(predictions)
+        if not predictions_file.is_file():
+            strategy, cached = "always", False
+        task.load_data()
     logger.info(f"Evaluating {run.label} on {name} ...")
     start = time.perf_counter()
     model_result = mteb.evaluate(
@@ -320,12 +346,15 @@ def _evaluate_one(
         encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress},
         show_progress_bar=show_progress,
         co2_tracker=False,
+        prediction_folder=predictions if per_query else None,
     )
     wall_time = time.perf_counter() - start
     if model_result.exceptions:
         raise RuntimeError(f"MTEB failed on {name} for {run.label}: {model_result.exceptions[0].exception}")
     (task_result,) = model_result.task_results
     run.scores[name] = _task_scores(task_result, task, wall_time, cached=cached)
+    if per_query:
+        run.scores[name].per_query = per_query_scores(predictions_file, task)
     score = run.scores[name]
     logger.info(f"{run.label} on {name}: {score.main_metric} = {score.main_score:.4f} ({wall_time:.1f} s)")
 

@@ -30,12 +30,17 @@ def test_evaluate_command_writes_the_results(tiny_model_dir, tmp_path, capsys):
             "--fp32",
             "--batch-size",
             "4",
+            "--per-query",
             "--no-progress",
         ]
     )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| BM25 (`baselines/bm25s`) | 1.000 / 1.000 |" in printed
+    # --per-query: each query's scores kept, and the model compared with BM25 over the same queries.
+    assert "nDCG@10 of the model minus each run's, over the same queries" in printed
+    bm25_queries = json.loads((output / "results.json").read_text())["models"]["bm25"]["tasks"]["topics"]["per_query"]
+    assert set(bm25_queries["default"]) == {"q-bread", "q-galaxy", "q-football", "q-python"}
     data = json.loads((output / "results.json").read_text())
     assert data["models"]["model"]["name"] == "st-drama/cli-test"
     assert data["models"]["model"]["settings"]["bf16"] is False

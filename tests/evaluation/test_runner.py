@@ -136,8 +136,14 @@ def test_smollm2_evaluation_on_tiny_folders(smollm2_dir, tmp_path):
         baselines="bm25",
         output_dir=tmp_path / "out",
         show_progress=False,
+        per_query=True,
     )
     model = results.run("model")
     assert math.isclose(model.scores["framing"].ndcg_at_10, 1.0)
     assert model.scores["topics"].ndcg_at_10 > 0.5
     assert (tmp_path / "out" / "results.md").is_file()
+    # Each query's score, averaged, is MTEB's; every framing query finds its twin.
+    per_query = model.scores["topics"].per_query["default"]
+    mean = sum(scores["ndcg_at_10"] for scores in per_query.values()) / len(per_query)
+    assert mean == pytest.approx(model.scores["topics"].ndcg_at_10, abs=1e-5)
+    assert all(scores["ndcg_at_10"] == 1.0 for scores in model.scores["framing"].per_query["default"].values())
