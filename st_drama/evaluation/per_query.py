@@ -4,7 +4,9 @@ A mean nDCG@10 over 50 queries moves by a few hundredths when one query's releva
 "A beats B" on a small collection needs the per-query differences: :func:`paired_difference` gives their mean with
 a bootstrap confidence interval and a sign-flip (randomization) test's p-value. The per-query scores come from the
 predictions MTEB saves (``mteb.evaluate(..., prediction_folder=...)``), scored by MTEB's own metric code, so their
-mean is MTEB's score.
+mean is MTEB's score. The interval says how much a difference depends on which queries happen to be judged; it does
+not cover how much a trained model moves when it is trained again (another seed, another precision), which only a
+second training shows.
 """
 
 from __future__ import annotations
