@@ -23,6 +23,9 @@ import numpy as np
 # pytrec_eval's names of the two metrics every st-drama table reports, and st-drama's names for them.
 PER_QUERY_METRICS = {"ndcg_cut_10": "ndcg_at_10", "recall_100": "recall_at_100"}
 
+# Resampled values drawn at once by paired_difference (a block of 8 MB of float64).
+_BLOCK_VALUES = 1_000_000
+
 # {subset: {query id: {metric: score}}}, MTEB's layout of a task (subsets are languages, or "default").
 PerQueryScores = dict[str, dict[str, dict[str, float]]]
 
@@ -108,10 +111,14 @@ def paired_difference(
     bootstrap = np.zeros(resamples)
     flipped = np.zeros(resamples)
     for stratum in differences:
-        picks = generator.integers(0, len(stratum), size=(resamples, len(stratum)))
-        bootstrap += stratum[picks].mean(axis=1)
-        signs = generator.choice((-1.0, 1.0), size=(resamples, len(stratum)))
-        flipped += (signs * stratum).mean(axis=1)
+        # In blocks of resamples, so that a collection of thousands of queries stays within a few MB.
+        block = max(1, _BLOCK_VALUES // len(stratum))
+        for start in range(0, resamples, block):
+            rows = min(block, resamples - start)
+            picks = generator.integers(0, len(stratum), size=(rows, len(stratum)))
+            bootstrap[start : start + rows] += stratum[picks].mean(axis=1)
+            signs = generator.choice((-1.0, 1.0), size=(rows, len(stratum)))
+            flipped[start : start + rows] += (signs * stratum).mean(axis=1)
     bootstrap /= len(differences)
     flipped /= len(differences)
     tail = (1 - confidence) / 2

@@ -136,3 +136,18 @@ def test_a_changed_collection_is_scored_on_its_own_ranking(tiny_model_dir, tmp_p
     assert after.per_query["default"]["q-python"]["ndcg_at_10"] == 1.0
     mean = np.mean([scores["ndcg_at_10"] for scores in after.per_query["default"].values()])
     assert mean == pytest.approx(after.ndcg_at_10, abs=1e-5)
+
+
+def test_paired_difference_draws_in_blocks_without_changing_small_results(monkeypatch):
+    from st_drama.evaluation import per_query
+
+    generator = np.random.default_rng(5)
+    a = {str(index): value for index, value in enumerate(generator.random(300))}
+    b = {str(index): value for index, value in enumerate(generator.random(300))}
+    whole = paired_difference([(a, b)], resamples=1000)
+    # Blocks of 3 resamples: other random draws, so a slightly different interval around the same mean.
+    monkeypatch.setattr(per_query, "_BLOCK_VALUES", 900)
+    blocked = paired_difference([(a, b)], resamples=1000)
+    assert blocked.mean == whole.mean
+    assert blocked.low == pytest.approx(whole.low, abs=0.02) and blocked.high == pytest.approx(whole.high, abs=0.02)
+    assert blocked.low < blocked.mean < blocked.high
