@@ -275,11 +275,13 @@ def plain_quality(
 def per_query_ndcg(per_query: dict[str, dict[str, dict[str, float]]] | None) -> dict[str, float] | None:
     """Each query's nDCG@10 from an evaluation's per-query scores (a BEIR folder has the one subset "default"),
     kept in the record for paired comparisons."""
+    from st_drama.evaluation.per_query import one_metric
+
     if per_query is None:
         return None
     if set(per_query) != {"default"}:
         raise ValueError(f"Expected a BEIR folder's single subset 'default', got subsets {sorted(per_query)}.")
-    return {qid: scores["ndcg_at_10"] for qid, scores in per_query["default"].items()}
+    return one_metric(per_query["default"])
 
 
 def cropped_pairs(collection: Path | str, seed: int) -> tuple[list[str], list[str]]:

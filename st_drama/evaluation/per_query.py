@@ -55,6 +55,11 @@ def per_query_scores(predictions_file: str | os.PathLike, task: Any) -> PerQuery
     return scores
 
 
+def one_metric(queries: Mapping[str, Mapping[str, float]], metric: str = "ndcg_at_10") -> dict[str, float]:
+    """``{query id: score}`` of one metric, from one subset's ``{query id: {metric: score}}``."""
+    return {qid: scores[metric] for qid, scores in queries.items()}
+
+
 def _without_identical_ids(results: dict[str, dict[str, float]], ignore: bool) -> dict[str, dict[str, float]]:
     if not ignore:
         return results

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from .per_query import paired_difference
+from .per_query import one_metric, paired_difference
 from .results import MODEL_KEY, EvaluationResults, ModelRun, TaskScores, average_scores
 
 MISSING = "-"
@@ -79,13 +79,7 @@ def _strata(model: ModelRun, run: ModelRun, task: str) -> list[tuple[dict[str, f
     ours, theirs = model.scores.get(task), run.scores.get(task)
     if not (ours and theirs and ours.per_query and theirs.per_query):
         return []
-    return [
-        (
-            {qid: scores["ndcg_at_10"] for qid, scores in queries.items()},
-            {qid: scores["ndcg_at_10"] for qid, scores in theirs.per_query[subset].items()},
-        )
-        for subset, queries in ours.per_query.items()
-    ]
+    return [(one_metric(queries), one_metric(theirs.per_query[subset])) for subset, queries in ours.per_query.items()]
 
 
 def _difference_cell(strata: list[tuple[dict[str, float], dict[str, float]]]) -> str:

@@ -244,7 +244,7 @@ def _with_embedding_cache(encoder: Any, cache: ResultCache) -> Any:
     from mteb.models import CachedEmbeddingWrapper
 
     meta = encoder.mteb_model_meta
-    folder = cache.cache_path / "embeddings" / meta.name.replace("/", "__") / meta.revision
+    folder = cache.cache_path / "embeddings" / meta.model_name_as_path() / meta.revision
     return CachedEmbeddingWrapper(encoder, folder)
 
 
@@ -292,7 +292,7 @@ def trained_matryoshka_dims(model: str | os.PathLike) -> list[int] | None:
 def _predictions_folder(output_dir: Path, meta: ModelMeta) -> Path:
     """Where MTEB keeps a run's rankings, one folder per model revision (the results' layout), so that a ranking is
     never read for another revision of the model."""
-    return output_dir / "predictions" / str(meta.name).replace("/", "__") / str(meta.revision)
+    return output_dir / "predictions" / meta.model_name_as_path() / str(meta.revision)
 
 
 def _export_results(runs: list[ModelRun], cache: ResultCache, output_dir: Path) -> None:
