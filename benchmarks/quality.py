@@ -423,7 +423,7 @@ def quality_table(rows: dict[str, dict[str, Any]], preset: str) -> str:
             cells.append(f"{score['ndcg_at_10']:.3f} / {score['recall_at_100']:.3f}" if score else "-")
             if score:
                 means[column].append(score)
-        cells += [_difference_cell([row], a, b) for a, b, _ in comparisons]
+        cells += [difference_cell([row], a, b) for a, b, _ in comparisons]
         seconds = row["train_seconds"]
         plain_seconds = f"{seconds['plain']:.0f}" if "plain" in seconds else "-"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {seconds['ours']:.0f} / {plain_seconds} |")
@@ -433,7 +433,7 @@ def quality_table(rows: dict[str, dict[str, Any]], preset: str) -> str:
         ndcg = sum(score["ndcg_at_10"] for score in values) / len(values)
         recall = sum(score["recall_at_100"] for score in values) / len(values)
         mean_cells.append(f"**{ndcg:.3f} / {recall:.3f}**" if len(values) == len(rows) else "-")
-    mean_cells += [_difference_cell(list(rows.values()), a, b) for a, b, _ in comparisons]
+    mean_cells += [difference_cell(list(rows.values()), a, b) for a, b, _ in comparisons]
     lines.append("| mean | " + " | ".join(mean_cells) + " | |")
     if all("plain" in row["scores"] for row in rows.values()):
         ours = sum(row["scores"]["model"]["ndcg_at_10"] for row in rows.values()) / len(rows)
@@ -442,7 +442,7 @@ def quality_table(rows: dict[str, dict[str, Any]], preset: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _difference_cell(rows: list[dict[str, Any]], a: str, b: str) -> str:
+def difference_cell(rows: list[dict[str, Any]], a: str, b: str) -> str:
     """The mean over ``rows`` of nDCG@10 ``a - b``, with its 95% interval when every row keeps both runs' per-query
     scores; "-" when a row lacks ``a`` or ``b`` (a mean over some collections is not the suite's mean)."""
     from st_drama.evaluation.per_query import paired_difference
