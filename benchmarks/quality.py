@@ -149,8 +149,7 @@ def collection_quality(
     result = {
         "collection": name,
         "preset": preset,
-        "scores": {key: {metric: value[metric] for metric in METRICS} for key, value in scores.items()},
-        "per_query_ndcg_at_10": {key: per_query_ndcg(value["per_query"]) for key, value in scores.items()},
+        **scores_record(scores),
         "train_seconds": {"ours": train["seconds"]},
         "train_cpu_seconds": {"ours": train["cpu_seconds"]},
         "machine": machine_kind(),
@@ -270,6 +269,15 @@ def plain_quality(
         for run in plain.runs
     }
     return plain_run, scores
+
+
+def scores_record(task_scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A record's ``scores`` (``{run: {metric: score}}``) and ``per_query_ndcg_at_10`` (``{run: {query: nDCG@10}}``,
+    None where not kept) from each run's scores on one collection (a ``TaskScores`` as a dict)."""
+    return {
+        "scores": {key: {metric: value[metric] for metric in METRICS} for key, value in task_scores.items()},
+        "per_query_ndcg_at_10": {key: per_query_ndcg(value.get("per_query")) for key, value in task_scores.items()},
+    }
 
 
 def per_query_ndcg(per_query: dict[str, dict[str, dict[str, float]]] | None) -> dict[str, float] | None:

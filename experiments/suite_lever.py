@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from quality import COLLECTIONS, METRICS, collection_path, difference_cell, per_query_ndcg
+from quality import COLLECTIONS, METRICS, collection_path, difference_cell, scores_record
 
 from st_drama.evaluation.hybrid import FusionConfig
 
@@ -111,7 +111,7 @@ def lever_record(name: str, folder: Path, preset: str, changes: dict[str, Any], 
     else:
         result = run_pipeline(collection, folder, config, show_progress=False)
         models = result["evaluation"]["models"]
-        record = record_of({key: scores for key, model in models.items() for scores in model["tasks"].values()})
+        record = scores_record({key: scores for key, model in models.items() for scores in model["tasks"].values()})
     print(f"{name}: done", flush=True)
     return record
 
@@ -127,16 +127,7 @@ def reevaluated_record(model: Path, collection: Path | str, folder: Path, config
     # Its own result cache: MTEB's cache knows the model by name and revision, not by the evaluation settings.
     results = evaluate(str(model), [collection], config.evaluate, output_dir=folder, show_progress=False)
     task = results.task_names[0]
-    return record_of({run.key: dataclasses.asdict(run.scores[task]) for run in results.runs})
-
-
-def record_of(task_scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``{"scores": {run: {metric: score}}, "per_query_ndcg_at_10": {run: {query: nDCG@10}}}`` from each run's
-    scores on one collection (a ``TaskScores`` as a dict)."""
-    return {
-        "scores": {key: {metric: value[metric] for metric in METRICS} for key, value in task_scores.items()},
-        "per_query_ndcg_at_10": {key: per_query_ndcg(value.get("per_query")) for key, value in task_scores.items()},
-    }
+    return scores_record({run.key: dataclasses.asdict(run.scores[task]) for run in results.runs})
 
 
 def comparison_table(rows: dict[str, dict], references: dict[str, dict], settings: list[str]) -> str:
