@@ -22,8 +22,12 @@ machine's life (``full``: about 90 minutes a collection on one thread) goes on w
 fresh machine; a kept record is reused as it is (delete it to run that collection again with other options).
 ``--no-plain`` leaves the plain recipe out and ``--baselines bm25`` leaves MiniLM out (its scores do not depend on the
 preset), which halves a ``full`` collection's time; a later run without ``--no-plain`` adds the plain recipe to such a
-record, trained for the CPU time the record's training spent, without training the preset again; it refuses a record
-whose ``machine`` (whether the CPU has native bf16, which sets what a CPU second buys) differs from this one's.
+record, trained for the CPU time the record's training spent, without training the preset again. A CPU second buys
+different work on different machines (two with native bf16 spent 22 and 46 CPU s a step on the same plain run), so
+each record's ``machine`` keeps ``reference_step_cpu_seconds``, the CPU time of one fixed training step of the plain
+recipe's model here, and a budget carried to another machine is scaled by the two machines' reference steps (as is a
+plain run resumed on another machine); a record without the reference, or from a machine that differs in native bf16
+(the recipes' precision), is refused before any work.
 Prints, per collection and on the mean, nDCG@10 / Recall@100 of the preset (ours), the plain recipe, BM25, MiniLM and
 the hybrids, and ours - plain and ours fused - BM25 in nDCG@10 with a 95% bootstrap interval over queries (records
 keep each run's per-query nDCG@10; on the mean each collection weighs as one); writes the table to
@@ -37,7 +41,9 @@ import json
 import os
 import random
 import re
+import statistics
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +70,9 @@ PLAIN = {"batch_size": 32, "learning_rate": 2e-5, "max_seq_length": 128, "min_wo
 # rest of its budget (an hour's budget would otherwise start over).
 PLAIN_SAVE_STEPS = 20
 CPU_SPENT_FILE = "cpu_spent.json"
+# The workload that prices a CPU second on a machine: forward and backward passes of the plain recipe's model on
+# fixed token ids (``pairs`` queries and documents of ``tokens`` tokens), timed ``repeats`` times after a warm-up.
+REFERENCE_STEP = {"pairs": 4, "tokens": 128, "repeats": 3}
 
 
 def collection_path(name: str) -> Path | str:
@@ -94,8 +103,8 @@ def main() -> None:
         name: (args.output / args.preset / name, args.records / args.preset / f"{name}.json" if args.records else None)
         for name in args.collections.split(",")
     }
-    if args.plain:
-        check_records_to_extend(places.values())
+    # This machine's speed relative to each finished record's that lacks the plain recipe (checked before any work).
+    speeds = records_to_extend(places.values()) if args.plain else {}
     rows = {}
     for name, (folder, kept) in places.items():
         unchanged_kept = kept is not None and kept.is_file()
@@ -104,9 +113,9 @@ def main() -> None:
         else:
             record = collection_quality(name, folder, args.preset, args.hybrid, args.seed, baselines, args.plain)
         if args.plain and "plain" not in record["scores"]:
-            # A record made with --no-plain: the plain recipe is added at the CPU time its preset's training spent
-            # (on a machine of that training's kind, checked above).
-            record = with_plain_recipe(record, folder, args.hybrid, args.seed)
+            # A record made with --no-plain: the plain recipe is added at the time its preset's training spent,
+            # in this machine's CPU seconds.
+            record = with_plain_recipe(record, folder, args.hybrid, args.seed, speeds[name])
             unchanged_kept = False
         if kept and not unchanged_kept:
             kept.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +161,7 @@ def collection_quality(
         **scores_record(scores),
         "train_seconds": {"ours": train["seconds"]},
         "train_cpu_seconds": {"ours": train["cpu_seconds"]},
-        "machine": machine_kind(),
+        "machine": machine_record(),
     }
     if plain_recipe:
         plain_run, plain_scores = plain_quality(name, collection, folder / "plain", config, train["cpu_seconds"], seed)
@@ -162,49 +171,108 @@ def collection_quality(
     return result
 
 
-def machine_kind() -> dict[str, bool]:
-    """What sets the worth of a CPU second here: native bf16 makes training about 2.5x faster on a CPU that has it,
-    and every bf16 default (training and encoding) follows it, so a budget of CPU seconds is equal time only between
-    machines that agree on it."""
+def machine_kind() -> dict[str, Any]:
+    """What sets the recipes' precision here: every bf16 default (training and encoding) follows native bf16, so
+    records from machines that differ in it are not comparable at any budget."""
     from st_drama.precision import cpu_has_native_bf16
 
-    return {"cpu_native_bf16": cpu_has_native_bf16()}
+    return {"cpu_native_bf16": cpu_has_native_bf16(), "cpu_model": cpu_model_name()}
 
 
-def check_records_to_extend(places: Iterable[tuple[Path, Path | None]]) -> None:
-    """Before any collection runs: every finished record without the plain recipe (the kept record, else the run
-    folder's ``quality.json``; ``places`` pairs the two) must come from this kind of machine, so a suite does not stop
-    at its fifth collection hours in."""
+def machine_record() -> dict[str, Any]:
+    """The machine's kind and the CPU time of its reference step, kept in each record."""
+    return machine_kind() | {"reference_step_cpu_seconds": reference_step_cpu_seconds()}
+
+
+def cpu_model_name() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` ("unknown" where it cannot be read)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "unknown"
+    names = (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
+    return next(names, "unknown")
+
+
+@lru_cache(maxsize=1)
+def reference_step_cpu_seconds() -> float:
+    """CPU seconds (``time.process_time``, all threads) of one forward and backward pass of the plain recipe's
+    model (bidirectional SmolLM2, mean pooling, in-batch softmax) on fixed token ids, in the precision its training
+    uses here; the median of ``REFERENCE_STEP["repeats"]`` passes after a warm-up pass. Measured once per process."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import AutoModel
+
+    from st_drama import default_llm_path
+    from st_drama.precision import resolve_bf16
+
+    pairs, tokens = REFERENCE_STEP["pairs"], REFERENCE_STEP["tokens"]
+    model = AutoModel.from_pretrained(default_llm_path())
+    model.config.is_causal = False
+    model.train()
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(100, model.config.vocab_size, (2 * pairs, tokens), generator=generator)
+    timings = []
+    for _ in range(REFERENCE_STEP["repeats"] + 1):
+        started = time.process_time()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_bf16(None, "cpu")):
+            pooled = model(input_ids=input_ids).last_hidden_state.mean(dim=1).float()
+        queries, documents = F.normalize(pooled[:pairs], dim=-1), F.normalize(pooled[pairs:], dim=-1)
+        F.cross_entropy(20.0 * queries @ documents.T, torch.arange(pairs)).backward()
+        model.zero_grad(set_to_none=True)
+        timings.append(time.process_time() - started)
+    return round(statistics.median(timings[1:]), 3)
+
+
+def records_to_extend(places: Iterable[tuple[Path, Path | None]]) -> dict[str, float]:
+    """Before any collection runs, this machine's speed relative to the machine of every finished record without
+    the plain recipe (the kept record, else the run folder's ``quality.json``; ``places`` pairs the two), by
+    collection name; a record that cannot budget it here stops the suite now rather than at its fifth collection
+    hours in."""
+    speeds = {}
     for folder, kept in places:
         source = kept if kept and kept.is_file() else folder / "quality.json"
         if source.is_file():
             record = json.loads(source.read_text(encoding="utf-8"))
             if "plain" not in record["scores"]:
-                check_same_machine_kind(record, source)
+                speeds[record["collection"]] = relative_cpu_speed(record, source)
+    return speeds
 
 
-def check_same_machine_kind(record: dict[str, Any], source: Path) -> None:
-    """Refuse, before any training, to add the plain recipe to a record whose preset trained on another kind of
-    machine (or on an unrecorded one): its CPU seconds would buy the plain recipe more or fewer steps than equal
-    time would."""
+def relative_cpu_speed(record: dict[str, Any], source: Path) -> float:
+    """This machine's speed relative to the record's: its machine's reference step over this one's (0.5 where this
+    machine is twice as slow, so the record's CPU seconds buy half as much here). Refuses, before any training, a
+    record from a machine of another precision or one whose speed is not recorded: its CPU seconds would buy the
+    plain recipe more or fewer steps than equal time would."""
     here = machine_kind()
     there = record.get("machine")
     if there is None:
         raise SystemExit(
             f"{source}: no 'machine' field, so the kind of CPU its {record['preset']} training ran on is unknown and "
             f"its train_cpu_seconds cannot be a fair budget here ({here}); run the preset again on this machine "
-            "(delete the record) or add the field where it is known."
+            "(delete the record)."
         )
-    if there != here:
+    if there.get("cpu_native_bf16") != here["cpu_native_bf16"]:
         raise SystemExit(
-            f"{source}: 'machine' is {there}, this machine is {here}: the plain recipe would not get the preset's "
-            f"time ({record['train_cpu_seconds']['ours']} CPU s there). Run it on a machine of the record's kind."
+            f"{source}: 'machine' is {there}, this machine is {here}: the recipes would train in another precision "
+            f"than the preset did ({record['train_cpu_seconds']['ours']} CPU s there). Run it on a machine of the "
+            "record's kind."
         )
+    if "reference_step_cpu_seconds" not in there:
+        raise SystemExit(
+            f"{source}: 'machine' has no reference_step_cpu_seconds, so what its {record['preset']} training's "
+            f"{record['train_cpu_seconds']['ours']} CPU s would buy here is unknown (machines of one kind have "
+            "differed twofold); run the preset again with the plain recipe (delete the record)."
+        )
+    return there["reference_step_cpu_seconds"] / reference_step_cpu_seconds()
 
 
-def with_plain_recipe(result: dict[str, Any], folder: Path, hybrid: str, seed: int) -> dict[str, Any]:
-    """A record made without the plain recipe, with the plain recipe trained for the CPU time the record's training
-    spent (``train_cpu_seconds.ours``) and scored like it (resumable in ``folder/plain``)."""
+def with_plain_recipe(
+    result: dict[str, Any], folder: Path, hybrid: str, seed: int, relative_speed: float = 1.0
+) -> dict[str, Any]:
+    """A record made without the plain recipe, with the plain recipe trained for the time the record's training
+    spent (``train_cpu_seconds.ours`` over this machine's ``relative_speed``) and scored like it (resumable in
+    ``folder/plain``)."""
     from st_drama.pipeline import PipelineConfig
 
     name = result["collection"]
@@ -212,7 +280,7 @@ def with_plain_recipe(result: dict[str, Any], folder: Path, hybrid: str, seed: i
     config = PipelineConfig.from_preset(
         result["preset"], evaluate={"baselines": (), "hybrids": hybrid, "per_query": True}
     )
-    cpu_seconds = result["train_cpu_seconds"]["ours"]
+    cpu_seconds = result["train_cpu_seconds"]["ours"] / relative_speed
     plain_run, plain_scores = plain_quality(name, collection, folder / "plain", config, cpu_seconds, seed)
     result = with_plain_scores(result, plain_run, plain_scores)
     folder.mkdir(parents=True, exist_ok=True)
@@ -233,6 +301,8 @@ def with_plain_scores(
         "train_seconds": {**result["train_seconds"], "plain": plain_run["seconds"]},
         "train_cpu_seconds": {**result["train_cpu_seconds"], "plain": plain_run["cpu_seconds"]},
         "plain_steps": plain_run["steps"],
+        "plain_budget_cpu_seconds": plain_run["budget_cpu_seconds"],
+        "plain_machine": plain_run.get("machine"),
     }
 
 
@@ -329,11 +399,12 @@ def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float,
     from st_drama import default_llm_path
     from st_drama.runs import latest_checkpoint, read_json, write_json_atomically
 
+    reference = reference_step_cpu_seconds()  # measured before the training, which it would slow down
     checkpoint_dir = output.parent / "checkpoints"
     checkpoint = latest_checkpoint(checkpoint_dir)
-    before = read_json(Path(checkpoint) / CPU_SPENT_FILE) if checkpoint else None
+    before = spent_here(read_json(Path(checkpoint) / CPU_SPENT_FILE)) if checkpoint else None
     if checkpoint and before is None:
-        checkpoint = None  # written without its CPU time: its share of the budget is unknown, so start over
+        checkpoint = None  # written without its CPU time or its machine's speed: its share is unknown, start over
 
     class CPUBudget(TrainerCallback):
         """Stops the run once it has spent ``cpu_seconds``, counting what a resumed run spent before."""
@@ -358,7 +429,8 @@ def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float,
         def on_save(self, args, state, control, **kwargs):
             cpu, wall = self.spent()
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            write_json_atomically(folder / CPU_SPENT_FILE, {"cpu_seconds": cpu, "seconds": wall})
+            spent = {"cpu_seconds": cpu, "seconds": wall, "reference_step_cpu_seconds": reference}
+            write_json_atomically(folder / CPU_SPENT_FILE, spent)
 
     budget = CPUBudget(before["cpu_seconds"] if before else 0.0, before["seconds"] if before else 0.0)
 
@@ -404,9 +476,19 @@ def train_plain_recipe(collection: Path | str, output: Path, cpu_seconds: float,
         "steps": result.global_step,
         "seconds": round(wall, 1),
         "cpu_seconds": round(cpu, 1),
-        "budget_cpu_seconds": cpu_seconds,
+        "budget_cpu_seconds": round(cpu_seconds, 1),
         "resumed_from": checkpoint,
+        "machine": machine_record(),
     }
+
+
+def spent_here(spent: dict[str, float] | None) -> dict[str, float] | None:
+    """A checkpoint's spent CPU seconds in this machine's CPU seconds (scaled by the two machines' reference steps
+    where it was written on another machine) and its wall seconds as they were; None where it lacks either."""
+    if spent is None or "reference_step_cpu_seconds" not in spent:
+        return None
+    worth_here = reference_step_cpu_seconds() / spent["reference_step_cpu_seconds"]
+    return {"cpu_seconds": spent["cpu_seconds"] * worth_here, "seconds": spent["seconds"]}
 
 
 def quality_table(rows: dict[str, dict[str, Any]], preset: str) -> str:

@@ -1,5 +1,5 @@
 """benchmarks/quality.py's guard on equal time: a kept record's CPU seconds budget the plain recipe only on a machine
-of the kind its preset trained on."""
+of the precision its preset trained in, scaled by the two machines' reference steps."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ def load_quality_benchmark():
     return module
 
 
-def kept_record(machine: dict[str, bool] | None) -> dict:
+def kept_record(machine: dict[str, Any] | None) -> dict:
     record = {
         "collection": "cisi",
         "preset": "full",
@@ -34,27 +35,48 @@ def kept_record(machine: dict[str, bool] | None) -> dict:
     return record if machine is None else record | {"machine": machine}
 
 
-def test_a_record_of_this_machines_kind_is_accepted():
+def test_a_record_from_this_machine_budgets_its_cpu_seconds_and_one_from_a_slower_machine_fewer():
     quality = load_quality_benchmark()
-    here = {"cpu_native_bf16": cpu_has_native_bf16()}
-    assert quality.machine_kind() == here
-    quality.check_same_machine_kind(kept_record(here), Path("cisi.json"))
+    here = quality.machine_record()
+    assert here["cpu_native_bf16"] == cpu_has_native_bf16()
+    assert here["reference_step_cpu_seconds"] > 0
+    assert quality.relative_cpu_speed(kept_record(here), Path("cisi.json")) == 1.0
+    # A record whose machine took twice as long for the same reference step: this machine is twice as fast, so the
+    # plain recipe gets half the record's CPU seconds here.
+    slower = here | {"reference_step_cpu_seconds": 2 * here["reference_step_cpu_seconds"]}
+    assert quality.relative_cpu_speed(kept_record(slower), Path("cisi.json")) == 2.0
 
 
-@pytest.mark.parametrize("machine", [None, {"cpu_native_bf16": not cpu_has_native_bf16()}])
-def test_a_record_of_another_or_unknown_kind_is_refused(machine):
+# No machine; another precision; this precision without the reference step (the records kept before it existed).
+REFUSED_MACHINES = [None, {"cpu_native_bf16": not cpu_has_native_bf16()}, {"cpu_native_bf16": cpu_has_native_bf16()}]
+
+
+@pytest.mark.parametrize("machine", REFUSED_MACHINES)
+def test_a_record_of_another_precision_or_an_unknown_speed_is_refused(machine):
     quality = load_quality_benchmark()
     with pytest.raises(SystemExit, match=r"records/full/cisi\.json: .*machine"):
-        quality.check_same_machine_kind(kept_record(machine), Path("records/full/cisi.json"))
+        quality.relative_cpu_speed(kept_record(machine), Path("records/full/cisi.json"))
 
 
-def test_the_benchmark_refuses_before_any_work(tmp_path):
+def test_a_checkpoint_from_another_machine_counts_its_cpu_seconds_at_this_machines_speed():
+    quality = load_quality_benchmark()
+    reference = quality.reference_step_cpu_seconds()
+    assert quality.spent_here({"cpu_seconds": 100.0, "seconds": 120.0}) is None  # its speed unknown: start over
+    same = {"cpu_seconds": 100.0, "seconds": 120.0, "reference_step_cpu_seconds": reference}
+    assert quality.spent_here(same) == {"cpu_seconds": 100.0, "seconds": 120.0}
+    # 100 CPU s on a machine twice as fast are 200 of this machine's; wall seconds stay as they passed.
+    faster = same | {"reference_step_cpu_seconds": reference / 2}
+    assert quality.spent_here(faster) == pytest.approx({"cpu_seconds": 200.0, "seconds": 120.0})
+
+
+@pytest.mark.parametrize("machine", REFUSED_MACHINES[1:])
+def test_the_benchmark_refuses_before_any_work(tmp_path, machine):
     # Cranfield, first in the suite, has no record: the refusal must come before its pipeline starts.
     records = tmp_path / "records"
     kept = records / "full" / "cisi.json"
     kept.parent.mkdir(parents=True)
-    other_kind = kept_record({"cpu_native_bf16": not cpu_has_native_bf16()})
-    kept.write_text(json.dumps(other_kind), encoding="utf-8")
+    refused = kept_record(machine)
+    kept.write_text(json.dumps(refused), encoding="utf-8")
     output = tmp_path / "out"
     command = [sys.executable, str(SCRIPT), str(output), "--preset", "full", "--baselines", "bm25"]
     finished = subprocess.run(
@@ -66,7 +88,7 @@ def test_the_benchmark_refuses_before_any_work(tmp_path):
     assert finished.returncode != 0
     assert f"{kept}: 'machine'" in finished.stderr
     assert not output.exists()
-    assert json.loads(kept.read_text(encoding="utf-8")) == other_kind
+    assert json.loads(kept.read_text(encoding="utf-8")) == refused
 
 
 def test_a_table_from_kept_records_alone_is_written(tmp_path):
