@@ -23,11 +23,11 @@ fresh machine; a kept record is reused as it is (delete it to run that collectio
 ``--no-plain`` leaves the plain recipe out and ``--baselines bm25`` leaves MiniLM out (its scores do not depend on the
 preset), which halves a ``full`` collection's time; a later run without ``--no-plain`` adds the plain recipe to such a
 record, trained for the CPU time the record's training spent, without training the preset again. A CPU second buys
-different work on different machines (two with native bf16 spent 22 and 46 CPU s a step on the same plain run), so
-each record's ``machine`` keeps ``reference_step_cpu_seconds``, the CPU time of one fixed training step of the plain
-recipe's model here, and a budget carried to another machine is scaled by the two machines' reference steps (as is a
-plain run resumed on another machine); a record without the reference, or from a machine that differs in native bf16
-(the recipes' precision), is refused before any work.
+different work on different machines, native bf16 or not (and beside other work on the same one), so each record's
+``machine`` keeps ``reference_step_cpu_seconds``, the CPU time of one fixed training step of the plain recipe's model
+there, and a budget carried to another machine is converted by the two machines' reference steps (as is a plain run
+resumed on another machine); a record without the reference, or from a machine that differs in native bf16 (the
+recipes' precision), is refused before any work.
 Prints, per collection and on the mean, nDCG@10 / Recall@100 of the preset (ours), the plain recipe, BM25, MiniLM and
 the hybrids, and ours - plain and ours fused - BM25 in nDCG@10 with a 95% bootstrap interval over queries (records
 keep each run's per-query nDCG@10; on the mean each collection weighs as one); writes the table to
@@ -261,8 +261,8 @@ def relative_cpu_speed(record: dict[str, Any], source: Path) -> float:
     if "reference_step_cpu_seconds" not in there:
         raise SystemExit(
             f"{source}: 'machine' has no reference_step_cpu_seconds, so what its {record['preset']} training's "
-            f"{record['train_cpu_seconds']['ours']} CPU s would buy here is unknown (machines of one kind have "
-            "differed twofold); run the preset again with the plain recipe (delete the record)."
+            f"{record['train_cpu_seconds']['ours']} CPU s would buy here is unknown (CPUs with the same bf16 "
+            "support differ in speed); run the preset again with the plain recipe (delete the record)."
         )
     return there["reference_step_cpu_seconds"] / reference_step_cpu_seconds()
 
