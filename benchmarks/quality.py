@@ -29,9 +29,9 @@ there, and a budget carried to another machine is converted by the two machines'
 resumed on another machine); a record without the reference, or from a machine that differs in native bf16 (the
 recipes' precision), is refused before any work.
 Prints, per collection and on the mean, nDCG@10 / Recall@100 of the preset (ours), the plain recipe, BM25, MiniLM and
-the hybrids, and ours - plain and ours fused - BM25 in nDCG@10 with a 95% bootstrap interval over queries (records
-keep each run's per-query nDCG@10; on the mean each collection weighs as one); writes the table to
-``OUT/<preset>/quality.md``.
+the hybrids, and ours - plain, ours fused - BM25 and the plain model fused - BM25 in nDCG@10 with a 95% bootstrap
+interval over queries (records keep each run's per-query nDCG@10; on the mean each collection weighs as one); writes
+the table to ``OUT/<preset>/quality.md``.
 """
 
 from __future__ import annotations
@@ -492,12 +492,15 @@ def spent_here(spent: dict[str, float] | None) -> dict[str, float] | None:
 
 
 def quality_table(rows: dict[str, dict[str, Any]], preset: str) -> str:
-    """nDCG@10 / Recall@100 per collection and on the mean; ours - plain and ours fused - BM25 in nDCG@10, with a
-    95% bootstrap interval over queries where the records keep per-query scores (on the mean: over the collections'
-    queries, each collection weighing as one)."""
+    """nDCG@10 / Recall@100 per collection and on the mean; ours - plain, ours fused - BM25 and plain fused - BM25
+    (whether the fusion's gain is the trained model's or BM25's) in nDCG@10, with a 95% bootstrap interval over
+    queries where the records keep per-query scores (on the mean: over the collections' queries, each collection
+    weighing as one)."""
     columns = sorted({key for row in rows.values() for key in row["scores"]}, key=_column_order)
-    fused = next((column for column in columns if column.startswith("model+bm25:")), None)
-    comparisons = [("model", "plain", "ours - plain")] + ([(fused, "bm25", f"{fused} - bm25")] if fused else [])
+    comparisons = [("model", "plain", "ours - plain")]
+    for model in ("model", "plain"):
+        fused = next((column for column in columns if column.startswith(f"{model}+bm25:")), None)
+        comparisons += [(fused, "bm25", f"{fused} - bm25")] if fused else []
     lines = [
         f"nDCG@10 / Recall@100 (MTEB); `{preset}` preset (ours) against the plain sentence-transformers recipe at "
         "equal CPU time; differences in nDCG@10 with their 95% interval over queries [low, high] where kept",

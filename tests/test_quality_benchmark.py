@@ -109,8 +109,11 @@ def test_a_table_from_kept_records_alone_is_written(tmp_path):
     assert "| cisi | 0.400 / 0.500 |" in table
 
 
-def suite_row(name: str, ours: list[float], plain: list[float], fused: list[float], bm25: list[float]) -> dict:
-    runs = {"model": ours, "plain": plain, "model+bm25:rsf-0.3": fused, "bm25": bm25}
+def suite_row(
+    name: str, ours: list[float], plain: list[float], fused: list[float], bm25: list[float], plain_fused: list[float]
+) -> dict:
+    runs = {"model": ours, "plain": plain, "bm25": bm25}
+    runs |= {"model+bm25:rsf-0.3": fused, "plain+bm25:rsf-0.3": plain_fused}
     return {
         "collection": name,
         "scores": {
@@ -127,26 +130,31 @@ def test_the_table_gives_paired_intervals_per_collection_and_on_the_suite_mean()
     quality = load_quality_benchmark()
     # Cranfield: ours beats plain by 0.2 on every query; fused beats BM25 by exactly 0.1 on each query.
     # CISI: fused is level with BM25 (+0.1 on one query, -0.1 on the other).
+    # The plain model fused with BM25: level with BM25 on Cranfield, 0.2 below it on CISI's both queries.
     rows = {
-        "cranfield": suite_row("cranfield", [0.5, 0.6, 0.7], [0.3, 0.4, 0.5], [0.4, 0.5, 0.6], [0.3, 0.4, 0.5]),
-        "cisi": suite_row("cisi", [0.4, 0.4], [0.2, 0.2], [0.6, 0.4], [0.5, 0.5]),
+        "cranfield": suite_row(
+            "cranfield", [0.5, 0.6, 0.7], [0.3, 0.4, 0.5], [0.4, 0.5, 0.6], [0.3, 0.4, 0.5], [0.3, 0.4, 0.5]
+        ),
+        "cisi": suite_row("cisi", [0.4, 0.4], [0.2, 0.2], [0.6, 0.4], [0.5, 0.5], [0.3, 0.3]),
     }
     lines = quality.quality_table(rows, "quick").splitlines()
     header = next(line for line in lines if line.startswith("| collection"))
-    assert header.endswith("| ours - plain | model+bm25:rsf-0.3 - bm25 | train s ours / plain |")
+    assert header.endswith(
+        "| ours - plain | model+bm25:rsf-0.3 - bm25 | plain+bm25:rsf-0.3 - bm25 | train s ours / plain |"
+    )
     cranfield = next(line for line in lines if line.startswith("| cranfield"))
-    assert "| +0.200 [+0.200, +0.200] | +0.100 [+0.100, +0.100] |" in cranfield
+    assert "| +0.200 [+0.200, +0.200] | +0.100 [+0.100, +0.100] | +0.000 [+0.000, +0.000] |" in cranfield
     cisi = next(line for line in lines if line.startswith("| cisi"))
     # Two queries, +0.1 and -0.1: the bootstrap's interval runs from -0.1 to +0.1 around 0.
-    assert "| +0.200 [+0.200, +0.200] | +0.000 [-0.100, +0.100] |" in cisi
+    assert "| +0.200 [+0.200, +0.200] | +0.000 [-0.100, +0.100] | -0.200 [-0.200, -0.200] |" in cisi
     mean = next(line for line in lines if line.startswith("| mean"))
-    # The suite's mean weighs each collection as one: (+0.1 + 0.0) / 2.
-    assert "| +0.200 [+0.200, +0.200] | +0.050 [+0.000, +0.100] |" in mean
+    # The suite's mean weighs each collection as one: (+0.1 + 0.0) / 2 and (0.0 - 0.2) / 2.
+    assert "| +0.200 [+0.200, +0.200] | +0.050 [+0.000, +0.100] | -0.100 [-0.100, -0.100] |" in mean
 
 
 def test_the_table_falls_back_to_the_mean_difference_for_records_without_per_query_scores():
     quality = load_quality_benchmark()
-    row = suite_row("cisi", [0.4, 0.4], [0.2, 0.2], [0.6, 0.4], [0.5, 0.5])
+    row = suite_row("cisi", [0.4, 0.4], [0.2, 0.2], [0.6, 0.4], [0.5, 0.5], [0.3, 0.3])
     del row["per_query_ndcg_at_10"]
     cisi = next(line for line in quality.quality_table({"cisi": row}, "full").splitlines() if "| cisi" in line)
-    assert "| +0.200 | +0.000 |" in cisi and "[" not in cisi
+    assert "| +0.200 | +0.000 | -0.200 |" in cisi and "[" not in cisi
