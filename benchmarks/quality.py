@@ -48,8 +48,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from st_drama.pipeline import PipelineConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,7 +102,7 @@ def main() -> None:
         for name in args.collections.split(",")
     }
     # This machine's speed relative to each finished record's that lacks the plain recipe (checked before any work).
-    speeds = records_to_extend(places.values()) if args.plain else {}
+    speeds = records_to_extend(places) if args.plain else {}
     rows = {}
     for name, (folder, kept) in places.items():
         unchanged_kept = kept is not None and kept.is_file()
@@ -224,18 +222,18 @@ def reference_step_cpu_seconds() -> float:
     return round(statistics.median(timings[1:]), 3)
 
 
-def records_to_extend(places: Iterable[tuple[Path, Path | None]]) -> dict[str, float]:
+def records_to_extend(places: dict[str, tuple[Path, Path | None]]) -> dict[str, float]:
     """Before any collection runs, this machine's speed relative to the machine of every finished record without
-    the plain recipe (the kept record, else the run folder's ``quality.json``; ``places`` pairs the two), by
-    collection name; a record that cannot budget it here stops the suite now rather than at its fifth collection
-    hours in."""
+    the plain recipe (the kept record, else the run folder's ``quality.json``; ``places`` pairs the two by
+    collection name), by collection name; a record that cannot budget it here stops the suite now rather than at its
+    fifth collection hours in."""
     speeds = {}
-    for folder, kept in places:
+    for name, (folder, kept) in places.items():
         source = kept if kept and kept.is_file() else folder / "quality.json"
         if source.is_file():
             record = json.loads(source.read_text(encoding="utf-8"))
             if "plain" not in record["scores"]:
-                speeds[record["collection"]] = relative_cpu_speed(record, source)
+                speeds[name] = relative_cpu_speed(record, source)
     return speeds
 
 
@@ -268,7 +266,7 @@ def relative_cpu_speed(record: dict[str, Any], source: Path) -> float:
 
 
 def with_plain_recipe(
-    result: dict[str, Any], folder: Path, hybrid: str, seed: int, relative_speed: float = 1.0
+    result: dict[str, Any], folder: Path, hybrid: str, seed: int, relative_speed: float
 ) -> dict[str, Any]:
     """A record made without the plain recipe, with the plain recipe trained for the time the record's training
     spent (``train_cpu_seconds.ours`` over this machine's ``relative_speed``) and scored like it (resumable in
