@@ -171,10 +171,17 @@ def collection_quality(
 
 def machine_kind() -> dict[str, Any]:
     """What sets the recipes' precision here: every bf16 default (training and encoding) follows native bf16, so
-    records from machines that differ in it are not comparable at any budget."""
+    records from machines that differ in it are not comparable at any budget. The CPU model and torch's thread count
+    are kept for the reader: the reference step, measured with the same threads, converts CPU seconds between them."""
+    import torch
+
     from st_drama.precision import cpu_has_native_bf16
 
-    return {"cpu_native_bf16": cpu_has_native_bf16(), "cpu_model": cpu_model_name()}
+    return {
+        "cpu_native_bf16": cpu_has_native_bf16(),
+        "cpu_model": cpu_model_name(),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def machine_record() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from st_drama.precision import cpu_has_native_bf16
 
@@ -45,6 +46,11 @@ def test_a_record_from_this_machine_budgets_its_cpu_seconds_and_one_from_a_slowe
     # plain recipe gets half the record's CPU seconds here.
     slower = here | {"reference_step_cpu_seconds": 2 * here["reference_step_cpu_seconds"]}
     assert quality.relative_cpu_speed(kept_record(slower), Path("cisi.json")) == 2.0
+    # Another thread count is no refusal: the reference step, measured with the record's threads, converts its
+    # CPU seconds (which count every thread) like another CPU's.
+    assert here["torch_threads"] == torch.get_num_threads()
+    other_threads = here | {"torch_threads": here["torch_threads"] + 1}
+    assert quality.relative_cpu_speed(kept_record(other_threads), Path("cisi.json")) == 1.0
 
 
 # No machine; another precision; this precision without the reference step (the records kept before it existed).
